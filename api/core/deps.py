@@ -1,0 +1,122 @@
+"""FastAPI dependencies: settings, store sessions, clock, the caller and the request's unit of work."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from api.auth.models import Role
+from api.core.clock import Clock
+from api.core.context import current_request_id
+from api.core.errors import Forbidden, Unauthorized
+from api.core.settings import Settings
+from api.db.engine import Store
+from api.outbox.service import Uow
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_store(request: Request) -> Store:
+    store: Store = request.app.state.store
+    return store
+
+
+def get_clock(request: Request) -> Clock:
+    clock: Clock = request.app.state.clock
+    return clock
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+StoreDep = Annotated[Store, Depends(get_store)]
+ClockDep = Annotated[Clock, Depends(get_clock)]
+
+
+def read_db(store: StoreDep) -> Iterator[Session]:
+    with store.read() as session:
+        yield session
+
+
+def write_db(store: StoreDep) -> Iterator[Session]:
+    with store.write() as session:
+        yield session
+
+
+ReadDb = Annotated[Session, Depends(read_db)]
+WriteDb = Annotated[Session, Depends(write_db)]
+
+
+@dataclass(frozen=True)
+class Principal:
+    user_id: int
+    role: str
+    session_id: int
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == Role.admin.value
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role in (Role.admin.value, Role.analyst.value)
+
+
+def client_ip(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("Authorization header must be 'Bearer <token>'", code="INVALID_TOKEN")
+    return token.strip()
+
+
+def optional_principal(request: Request, settings: SettingsDep, store: StoreDep,
+                       clock: ClockDep) -> Principal | None:
+    token = _bearer(request)
+    if token is None:
+        return None
+    from api.auth.service import authenticate  # the auth domain depends on this module's types
+
+    return authenticate(store, settings, clock.now(), token)
+
+
+def require_principal(principal: Annotated[Principal | None, Depends(optional_principal)]) -> Principal:
+    if principal is None:
+        raise Unauthorized()
+    return principal
+
+
+def require_admin(principal: Annotated[Principal, Depends(require_principal)]) -> Principal:
+    if not principal.is_admin:
+        raise Forbidden("Admin role required")
+    return principal
+
+
+MaybeUser = Annotated[Principal | None, Depends(optional_principal)]
+CurrentUser = Annotated[Principal, Depends(require_principal)]
+AdminUser = Annotated[Principal, Depends(require_admin)]
+
+
+def unit_of_work(request: Request, session: WriteDb, clock: ClockDep, principal: MaybeUser) -> Uow:
+    return Uow(
+        session=session,
+        now=clock.now(),
+        actor_user_id=principal.user_id if principal else None,
+        request_id=current_request_id(),
+        ip_address=client_ip(request),
+        user_agent=(request.headers.get("user-agent") or "")[:512] or None,
+    )
+
+
+UowDep = Annotated[Uow, Depends(unit_of_work)]

@@ -1,0 +1,103 @@
+"""The one settings object of the platform, read from `STORE_*` environment variables and `.env`."""
+
+from __future__ import annotations
+
+import secrets
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DATA_DIR = Path("data")
+_DEV_SECRET_FILE = "jwt_secret.dev"
+
+
+class Environment(StrEnum):
+    development = "development"
+    test = "test"
+    production = "production"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="STORE_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    environment: Environment = Environment.development
+    data_dir: Path = DATA_DIR
+    database_url: str = ""
+    redis_url: str | None = None
+    jwt_secret: SecretStr | None = None
+    jwt_algorithm: str = "HS256"
+    access_token_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    refresh_token_days: int = Field(default=14, ge=1, le=365)
+    session_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    # How stale a session's last_activity may get before a request writes it again: saves a write per request.
+    session_touch_seconds: int = Field(default=60, ge=0, le=3600)
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    password_min_length: int = Field(default=8, ge=8)
+    db_pool_size: int = Field(default=10, ge=1)
+    db_echo: bool = False
+    log_level: str = "INFO"
+    log_json: bool = False
+    # Apply pending migrations at start-up; off in production, where deploys migrate explicitly.
+    auto_migrate: bool | None = None
+    session_sweep_seconds: int = Field(default=60, ge=0)
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [o.strip() for o in value.split(",") if o.strip()]
+        return value
+
+    @field_validator("jwt_algorithm")
+    @classmethod
+    def _pinned_algorithm(cls, value: str) -> str:
+        if value not in {"HS256", "HS384", "HS512"}:
+            raise ValueError("jwt_algorithm must be one of HS256, HS384, HS512")
+        return value
+
+    @model_validator(mode="after")
+    def _defaults(self) -> Settings:
+        if not self.database_url:
+            self.database_url = f"sqlite:///{(self.data_dir / 'store.db').as_posix()}"
+        if self.auto_migrate is None:
+            self.auto_migrate = self.environment is not Environment.production
+        if self.jwt_secret is None:
+            if self.environment is Environment.production:
+                raise ValueError("STORE_JWT_SECRET is required in production")
+            self.jwt_secret = SecretStr(_dev_secret(self.data_dir))
+        elif self.environment is Environment.production and len(self.jwt_secret.get_secret_value()) < 32:
+            raise ValueError("STORE_JWT_SECRET must be at least 32 characters in production")
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def secret(self) -> str:
+        assert self.jwt_secret is not None
+        return self.jwt_secret.get_secret_value()
+
+
+def _dev_secret(data_dir: Path) -> str:
+    """A random secret persisted under data/, so development tokens survive restarts."""
+    path = data_dir / _DEV_SECRET_FILE
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(48)
+    path.write_text(value)
+    path.chmod(0o600)
+    return value
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,91 @@
+"""Composition root of the store API: settings, store, clock, middleware, handlers, routers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+
+import structlog
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from api import __version__
+from api.alerts.router import router as alerts_router
+from api.auth import service as auth_service
+from api.auth.router import router as auth_router
+from api.auth.router import sessions_router
+from api.catalog.router import router as catalog_router
+from api.conversations.router import router as conversations_router
+from api.core.clock import Clock, SystemClock
+from api.core.handlers import register_handlers
+from api.core.logging import configure_logging
+from api.core.middleware import RequestContextMiddleware
+from api.core.redis import RedisLink
+from api.core.settings import Settings, get_settings
+from api.db.engine import Store
+from api.db.migrate import upgrade
+from api.health.router import router as health_router
+from api.notifications.router import router as notifications_router
+from api.orders.router import router as orders_router
+from api.reviews.router import router as reviews_router
+from api.search.router import router as search_router
+from api.shops.router import router as shops_router
+from api.tracking.router import router as tracking_router
+
+log = structlog.get_logger("api")
+
+
+async def _sweep_sessions(app: FastAPI) -> None:
+    settings: Settings = app.state.settings
+    while True:
+        await asyncio.sleep(settings.session_sweep_seconds)
+        try:
+            n = await asyncio.to_thread(auth_service.expire_idle_sessions, app.state.store, settings,
+                                        app.state.clock.now())
+            if n:
+                log.info("sessions_expired", count=n)
+        except Exception:  # the sweeper must outlive a database hiccup
+            log.exception("session_sweep_failed")
+
+
+def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
+               store: Store | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.auto_migrate:
+            await asyncio.to_thread(upgrade, settings.database_url)
+        sweeper = asyncio.create_task(_sweep_sessions(app)) if settings.session_sweep_seconds else None
+        try:
+            yield
+        finally:
+            if sweeper:
+                sweeper.cancel()
+            app.state.redis.close()
+
+    app = FastAPI(title="Crypto Store API", version=__version__, lifespan=lifespan,
+                  description="Live store API of the crypto marketplace. Every change is an outbox event.")
+    app.state.settings = settings
+    app.state.clock = clock or SystemClock()
+    app.state.store = store or Store.from_settings(settings)
+    app.state.redis = RedisLink(settings.redis_url)
+    app.state.started_monotonic = time.monotonic()
+
+    register_handlers(app)
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=True,
+                           allow_methods=["*"], allow_headers=["*"], expose_headers=["X-Request-ID"])
+    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+
+    for router in (health_router, auth_router, sessions_router, shops_router, search_router, catalog_router,
+                   tracking_router, orders_router, reviews_router, alerts_router, conversations_router,
+                   notifications_router):
+        app.include_router(router)
+    return app
+
+
+app = create_app()
