@@ -42,16 +42,18 @@ async def _sweep_sessions(app: FastAPI) -> None:
     while True:
         await asyncio.sleep(settings.session_sweep_seconds)
         try:
-            n = await asyncio.to_thread(auth_service.expire_idle_sessions, app.state.store, settings,
-                                        app.state.clock.now())
+            n = await asyncio.to_thread(
+                auth_service.expire_idle_sessions, app.state.store, settings, app.state.clock.now()
+            )
             if n:
                 log.info("sessions_expired", count=n)
         except Exception:  # the sweeper must outlive a database hiccup
             log.exception("session_sweep_failed")
 
 
-def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
-               store: Store | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, *, clock: Clock | None = None, store: Store | None = None
+) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings)
 
@@ -67,8 +69,12 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
                 sweeper.cancel()
             app.state.redis.close()
 
-    app = FastAPI(title="Crypto Store API", version=__version__, lifespan=lifespan,
-                  description="Live store API of the crypto marketplace. Every change is an outbox event.")
+    app = FastAPI(
+        title="Crypto Store API",
+        version=__version__,
+        lifespan=lifespan,
+        description="Live store API of the crypto marketplace. Every change is an outbox event.",
+    )
     app.state.settings = settings
     app.state.clock = clock or SystemClock()
     app.state.store = store or Store.from_settings(settings)
@@ -77,13 +83,30 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
 
     register_handlers(app)
     if settings.cors_origins:
-        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=True,
-                           allow_methods=["*"], allow_headers=["*"], expose_headers=["X-Request-ID"])
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_credentials=True,
+            allow_methods=["*"],
+            allow_headers=["*"],
+            expose_headers=["X-Request-ID"],
+        )
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
 
-    for router in (health_router, auth_router, sessions_router, shops_router, search_router, catalog_router,
-                   tracking_router, orders_router, reviews_router, alerts_router, conversations_router,
-                   notifications_router):
+    for router in (
+        health_router,
+        auth_router,
+        sessions_router,
+        shops_router,
+        search_router,
+        catalog_router,
+        tracking_router,
+        orders_router,
+        reviews_router,
+        alerts_router,
+        conversations_router,
+        notifications_router,
+    ):
         app.include_router(router)
     return app
 

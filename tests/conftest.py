@@ -28,7 +28,9 @@ from tests.helpers import Api
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 PG_ADMIN_URL = os.environ.get("STORE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("STORE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-BACKENDS = [b.strip() for b in os.environ.get("STORE_TEST_BACKENDS", "sqlite,postgres").split(",") if b.strip()]
+BACKENDS = [
+    b.strip() for b in os.environ.get("STORE_TEST_BACKENDS", "sqlite,postgres").split(",") if b.strip()
+]
 TEST_SECRET = "test-secret-" + "x" * 40
 
 
@@ -93,9 +95,16 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
-    return Settings(environment=Environment.test, database_url=database_url, jwt_secret=TEST_SECRET,
-                    auto_migrate=False, session_sweep_seconds=0, data_dir=tmp_path / "data", redis_url=None,
-                    _env_file=None)
+    return Settings(
+        environment=Environment.test,
+        database_url=database_url,
+        jwt_secret=TEST_SECRET,
+        auto_migrate=False,
+        session_sweep_seconds=0,
+        data_dir=tmp_path / "data",
+        redis_url=None,
+        _env_file=None,
+    )
 
 
 @pytest.fixture

@@ -66,11 +66,21 @@ class Api:
         self.clock = clock
 
     # --- people -------------------------------------------------------------------------------
-    def register(self, *, role: str = "buyer", email: str | None = None, username: str | None = None,
-                 password: str = PASSWORD) -> dict[str, Any]:
+    def register(
+        self,
+        *,
+        role: str = "buyer",
+        email: str | None = None,
+        username: str | None = None,
+        password: str = PASSWORD,
+    ) -> dict[str, Any]:
         n = next(_seq)
-        body = {"email": email or f"user{n}@example.com", "username": username or f"user{n}",
-                "password": password, "role": role if role in ("buyer", "seller") else "buyer"}
+        body = {
+            "email": email or f"user{n}@example.com",
+            "username": username or f"user{n}",
+            "password": password,
+            "role": role if role in ("buyer", "seller") else "buyer",
+        }
         user: dict[str, Any] = data(self.client.post("/api/auth/register", json=body), 201)
         if role not in ("buyer", "seller"):
             self.grant(user["id"], role)
@@ -83,15 +93,23 @@ class Api:
             db.commit()
 
     def login(self, email: str, password: str = PASSWORD, **extra: Any) -> dict[str, Any]:
-        tokens: dict[str, Any] = data(self.client.post("/api/auth/login",
-                                                       json={"email": email, "password": password, **extra}))
+        tokens: dict[str, Any] = data(
+            self.client.post("/api/auth/login", json={"email": email, "password": password, **extra})
+        )
         return tokens
 
     def user(self, role: str = "buyer") -> Actor:
         u = self.register(role=role)
         t = self.login(u["email"])
-        return Actor(id=u["id"], email=u["email"], username=u["username"], role=role,
-                     access_token=t["accessToken"], refresh_token=t["refreshToken"], session_id=t["sessionId"])
+        return Actor(
+            id=u["id"],
+            email=u["email"],
+            username=u["username"],
+            role=role,
+            access_token=t["accessToken"],
+            refresh_token=t["refreshToken"],
+            session_id=t["sessionId"],
+        )
 
     # --- catalogue ----------------------------------------------------------------------------
     def shop(self, owner: Actor, **fields: Any) -> dict[str, Any]:
@@ -101,15 +119,23 @@ class Api:
 
     def category(self, admin: Actor, name: str | None = None) -> dict[str, Any]:
         name = name or f"Category {next(_seq)}"
-        cat: dict[str, Any] = data(self.client.post("/api/categories", json={"name": name},
-                                                    headers=admin.headers), 201)
+        cat: dict[str, Any] = data(
+            self.client.post("/api/categories", json={"name": name}, headers=admin.headers), 201
+        )
         return cat
 
     def product(self, owner: Actor, shop_id: int, **fields: Any) -> dict[str, Any]:
-        body = {"name": f"Product {next(_seq)}", "description": "A fine thing", "price": "25.00",
-                "currency": "USDT", "stock": 10, **fields}
-        product: dict[str, Any] = data(self.client.post(f"/api/shops/{shop_id}/products", json=body,
-                                                        headers=owner.headers), 201)
+        body = {
+            "name": f"Product {next(_seq)}",
+            "description": "A fine thing",
+            "price": "25.00",
+            "currency": "USDT",
+            "stock": 10,
+            **fields,
+        }
+        product: dict[str, Any] = data(
+            self.client.post(f"/api/shops/{shop_id}/products", json=body, headers=owner.headers), 201
+        )
         return product
 
     # --- the store's own records ----------------------------------------------------------------
@@ -122,7 +148,7 @@ class Api:
 
     def count(self, table: str) -> int:
         with self.store.read() as db:
-            return int(db.execute(text(f"SELECT COUNT(*) FROM {table}")).scalar_one())  # noqa: S608
+            return int(db.execute(text(f"SELECT COUNT(*) FROM {table}")).scalar_one())
 
     def event_count(self) -> int:
         with self.store.read() as db:

@@ -47,11 +47,14 @@ def me(principal: CurrentUser, db: ReadDb) -> EnvelopeResponse:
 
 
 @sessions_router.get("", response_model=Envelope[list[SessionOut]])
-def list_sessions(principal: CurrentUser, db: ReadDb,
-                  include_ended: Annotated[bool, Query(alias="includeEnded")] = False) -> EnvelopeResponse:
+def list_sessions(
+    principal: CurrentUser, db: ReadDb, include_ended: Annotated[bool, Query(alias="includeEnded")] = False
+) -> EnvelopeResponse:
     rows = service.list_sessions(db, principal, include_ended=include_ended)
-    out = [SessionOut.model_validate(r).model_copy(update={"current": r.id == principal.session_id})
-           for r in rows]
+    out = [
+        SessionOut.model_validate(r).model_copy(update={"current": r.id == principal.session_id})
+        for r in rows
+    ]
     return ok(out)
 
 

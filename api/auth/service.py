@@ -37,33 +37,61 @@ def register(uow: Uow, body: RegisterIn) -> User:
     if taken:
         field = "email" if taken.email == email else "username"
         raise Conflict(f"That {field} is already registered", code="ALREADY_EXISTS", details={"field": field})
-    user = User(email=email, username=body.username, password_hash=hash_password(body.password),
-                role=body.role, is_active=True, failed_login_count=0, created_at=uow.now, updated_at=uow.now)
+    user = User(
+        email=email,
+        username=body.username,
+        password_hash=hash_password(body.password),
+        role=body.role,
+        is_active=True,
+        failed_login_count=0,
+        created_at=uow.now,
+        updated_at=uow.now,
+    )
     s.add(user)
     try:
         s.flush()
     except IntegrityError as exc:  # a concurrent sign-up with the same email won the race
         raise Conflict("That email or username is already registered", code="ALREADY_EXISTS") from exc
-    uow.emit(EventType.user_registered, "user", user.id, {"role": user.role, "username": user.username},
-             actor_user_id=user.id)
+    uow.emit(
+        EventType.user_registered,
+        "user",
+        user.id,
+        {"role": user.role, "username": user.username},
+        actor_user_id=user.id,
+    )
     return user
 
 
 def _device_info(body_info: dict[str, Any] | None, user_agent: str | None) -> dict[str, Any]:
-    info: dict[str, Any] = {str(k)[:40]: (v if isinstance(v, int | float | bool) or v is None else str(v)[:200])
-                            for k, v in (body_info or {}).items()}
+    info: dict[str, Any] = {
+        str(k)[:40]: (v if isinstance(v, int | float | bool) or v is None else str(v)[:200])
+        for k, v in (body_info or {}).items()
+    }
     if user_agent:
         info.setdefault("userAgent", user_agent)
     return info
 
 
-def _issue_tokens(settings: Settings, user: User, session: UserSession, now: datetime,
-                  refresh_token: str) -> TokenOut:
+def _issue_tokens(
+    settings: Settings, user: User, session: UserSession, now: datetime, refresh_token: str
+) -> TokenOut:
     lifetime = timedelta(minutes=settings.access_token_minutes)
-    access = create_access_token(user_id=user.id, session_id=session.id, role=user.role, now=now,
-                                 lifetime=lifetime, secret=settings.secret, algorithm=settings.jwt_algorithm)
-    return TokenOut(access_token=access, refresh_token=refresh_token, token_type="bearer",
-                    expires_in=int(lifetime.total_seconds()), session_id=session.id)
+    access = create_access_token(
+        user_id=user.id,
+        session_id=session.id,
+        role=user.role,
+        now=now,
+        lifetime=lifetime,
+        secret=settings.secret,
+        algorithm=settings.jwt_algorithm,
+    )
+    return TokenOut(
+        access_token=access,
+        refresh_token=refresh_token,
+        token_type="bearer",
+        expires_in=int(lifetime.total_seconds()),
+        session_id=session.id,
+    )
 
 
 def login(uow: Uow, settings: Settings, body: LoginIn) -> TokenOut:
@@ -77,25 +105,38 @@ def login(uow: Uow, settings: Settings, body: LoginIn) -> TokenOut:
     if not verify_password(user.password_hash, body.password) or not user.is_active:
         user.failed_login_count += 1
         reason = "inactive" if user.is_active is False else "bad_password"
-        uow.emit(EventType.user_login_failed, "user", user.id,
-                 {"reason": reason, "failedLoginCount": user.failed_login_count, "ip": uow.ip_address},
-                 actor_user_id=user.id)
+        uow.emit(
+            EventType.user_login_failed,
+            "user",
+            user.id,
+            {"reason": reason, "failedLoginCount": user.failed_login_count, "ip": uow.ip_address},
+            actor_user_id=user.id,
+        )
         uow.commit()
         raise Unauthorized("Invalid email or password", code="INVALID_CREDENTIALS")
     refresh = new_opaque_token()
     session = UserSession(
-        user_id=user.id, session_token=new_opaque_token()[:64], refresh_token_hash=token_digest(refresh),
-        device_info=_device_info(body.device_info, uow.user_agent), ip_address=uow.ip_address,
-        is_online=True, last_activity=uow.now, created_at=uow.now,
+        user_id=user.id,
+        session_token=new_opaque_token()[:64],
+        refresh_token_hash=token_digest(refresh),
+        device_info=_device_info(body.device_info, uow.user_agent),
+        ip_address=uow.ip_address,
+        is_online=True,
+        last_activity=uow.now,
+        created_at=uow.now,
         expires_at=uow.now + timedelta(days=settings.refresh_token_days),
     )
     s.add(session)
     user.failed_login_count = 0
     user.last_login_at = uow.now
     s.flush()
-    uow.emit(EventType.user_logged_in, "session", session.id,
-             {"userId": user.id, "ip": uow.ip_address, "deviceInfo": session.device_info},
-             actor_user_id=user.id)
+    uow.emit(
+        EventType.user_logged_in,
+        "session",
+        session.id,
+        {"userId": user.id, "ip": uow.ip_address, "deviceInfo": session.device_info},
+        actor_user_id=user.id,
+    )
     tokens = _issue_tokens(settings, user, session, uow.now, refresh)
     uow.commit()
     return tokens
@@ -105,8 +146,13 @@ def _end(uow: Uow, session: UserSession, reason: str, event: EventType) -> None:
     session.is_online = False
     session.ended_at = uow.now
     session.end_reason = reason
-    uow.emit(event, "session", session.id, {"userId": session.user_id, "reason": reason},
-             actor_user_id=session.user_id)
+    uow.emit(
+        event,
+        "session",
+        session.id,
+        {"userId": session.user_id, "reason": reason},
+        actor_user_id=session.user_id,
+    )
 
 
 def _idle_cutoff(settings: Settings, now: datetime) -> datetime:
@@ -116,7 +162,9 @@ def _idle_cutoff(settings: Settings, now: datetime) -> datetime:
 def refresh(uow: Uow, settings: Settings, body: RefreshIn) -> TokenOut:
     s = uow.session
     digest = token_digest(body.refresh_token)
-    session = s.execute(select(UserSession).where(UserSession.refresh_token_hash == digest)).scalar_one_or_none()
+    session = s.execute(
+        select(UserSession).where(UserSession.refresh_token_hash == digest)
+    ).scalar_one_or_none()
     if session is None or session.ended_at is not None:
         raise Unauthorized("Invalid refresh token", code="INVALID_TOKEN")
     if session.last_activity < _idle_cutoff(settings, uow.now):
@@ -183,9 +231,11 @@ def authenticate(store: Store, settings: Settings, now: datetime, token: str) ->
         with store.write() as db:
             # A heartbeat, not a domain event: the activity itself emits its own event.
             db.info[SILENT_OK] = True
-            db.execute(update(UserSession).where(UserSession.id == claims.session_id,
-                                                 UserSession.last_activity < now)
-                       .values(last_activity=now, is_online=True))
+            db.execute(
+                update(UserSession)
+                .where(UserSession.id == claims.session_id, UserSession.last_activity < now)
+                .values(last_activity=now, is_online=True)
+            )
             db.commit()
     return Principal(user_id=claims.user_id, role=row.role, session_id=claims.session_id)
 
@@ -203,10 +253,16 @@ def expire_idle_sessions(store: Store, settings: Settings, now: datetime, *, bat
     ended = 0
     while True:
         with store.write() as db:
-            rows = list(db.execute(
-                select(UserSession).where(UserSession.ended_at.is_(None),
-                                          UserSession.last_activity < _idle_cutoff(settings, now))
-                .limit(batch)).scalars())
+            rows = list(
+                db.execute(
+                    select(UserSession)
+                    .where(
+                        UserSession.ended_at.is_(None),
+                        UserSession.last_activity < _idle_cutoff(settings, now),
+                    )
+                    .limit(batch)
+                ).scalars()
+            )
             if not rows:
                 return ended
             uow = Uow(session=db, now=now)
@@ -222,7 +278,9 @@ def set_role(uow: Uow, user_id: int, role: str) -> User:
     from api.core.errors import ValidationFailed
 
     if role not in {r.value for r in Role}:
-        raise ValidationFailed(f"Unknown role {role!r}", details=[{"field": "role", "message": "unknown role"}])
+        raise ValidationFailed(
+            f"Unknown role {role!r}", details=[{"field": "role", "message": "unknown role"}]
+        )
     user = uow.session.get(User, user_id)
     if user is None:
         raise NotFound("User", user_id)

@@ -81,8 +81,9 @@ def _bearer(request: Request) -> str | None:
     return token.strip()
 
 
-def optional_principal(request: Request, settings: SettingsDep, store: StoreDep,
-                       clock: ClockDep) -> Principal | None:
+def optional_principal(
+    request: Request, settings: SettingsDep, store: StoreDep, clock: ClockDep
+) -> Principal | None:
     token = _bearer(request)
     if token is None:
         return None

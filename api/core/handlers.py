@@ -12,9 +12,18 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from api.core.errors import ApiError
 from api.core.responses import EnvelopeResponse, error_body
 
-_HTTP_CODES = {400: "BAD_REQUEST", 401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND",
-               405: "METHOD_NOT_ALLOWED", 409: "CONFLICT", 413: "PAYLOAD_TOO_LARGE",
-               415: "UNSUPPORTED_MEDIA_TYPE", 422: "VALIDATION_ERROR", 429: "RATE_LIMITED"}
+_HTTP_CODES = {
+    400: "BAD_REQUEST",
+    401: "UNAUTHORIZED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    409: "CONFLICT",
+    413: "PAYLOAD_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+    422: "VALIDATION_ERROR",
+    429: "RATE_LIMITED",
+}
 
 
 def _field(loc: tuple[Any, ...]) -> str:
@@ -25,8 +34,11 @@ def _field(loc: tuple[Any, ...]) -> str:
 def _validation_details(errors: Any) -> list[dict[str, Any]]:
     out = []
     for err in errors:
-        item = {"field": _field(tuple(err.get("loc", ()))), "message": err.get("msg", "invalid"),
-                "type": err.get("type", "value_error")}
+        item = {
+            "field": _field(tuple(err.get("loc", ()))),
+            "message": err.get("msg", "invalid"),
+            "type": err.get("type", "value_error"),
+        }
         if err.get("loc") and err["loc"][0] in ("query", "path", "header"):
             item["in"] = err["loc"][0]
         out.append(item)
@@ -35,14 +47,19 @@ def _validation_details(errors: Any) -> list[dict[str, Any]]:
 
 async def api_error(_: Request, exc: Exception) -> EnvelopeResponse:
     assert isinstance(exc, ApiError)
-    return EnvelopeResponse(error_body(exc.code, exc.message, exc.details), status_code=exc.status_code,
-                            headers=exc.headers)
+    return EnvelopeResponse(
+        error_body(exc.code, exc.message, exc.details), status_code=exc.status_code, headers=exc.headers
+    )
 
 
 async def validation_error(_: Request, exc: Exception) -> EnvelopeResponse:
     assert isinstance(exc, RequestValidationError)
     details = _validation_details(exc.errors())
-    message = "Invalid request" if not details else f"Invalid request: {details[0]['field']}: {details[0]['message']}"
+    message = (
+        "Invalid request"
+        if not details
+        else f"Invalid request: {details[0]['field']}: {details[0]['message']}"
+    )
     return EnvelopeResponse(error_body("VALIDATION_ERROR", message, details), status_code=422)
 
 
@@ -50,19 +67,24 @@ async def http_error(_: Request, exc: Exception) -> EnvelopeResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = _HTTP_CODES.get(exc.status_code, "HTTP_ERROR")
     message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ").capitalize()
-    return EnvelopeResponse(error_body(code, message, None), status_code=exc.status_code,
-                            headers=getattr(exc, "headers", None))
+    return EnvelopeResponse(
+        error_body(code, message, None), status_code=exc.status_code, headers=getattr(exc, "headers", None)
+    )
 
 
 async def integrity_error(_: Request, exc: Exception) -> EnvelopeResponse:
     # A constraint caught what a check before it missed (usually a concurrent request).
-    return EnvelopeResponse(error_body("CONFLICT", "The request conflicts with the current state", None),
-                            status_code=409)
+    return EnvelopeResponse(
+        error_body("CONFLICT", "The request conflicts with the current state", None), status_code=409
+    )
 
 
 async def operational_error(_: Request, exc: Exception) -> EnvelopeResponse:
-    return EnvelopeResponse(error_body("SERVICE_UNAVAILABLE", "The database is unavailable, retry later", None),
-                            status_code=503, headers={"Retry-After": "1"})
+    return EnvelopeResponse(
+        error_body("SERVICE_UNAVAILABLE", "The database is unavailable, retry later", None),
+        status_code=503,
+        headers={"Retry-After": "1"},
+    )
 
 
 def register_handlers(app: FastAPI) -> None:

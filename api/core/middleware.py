@@ -31,22 +31,40 @@ class RequestContextMiddleware:
         request_id = incoming if incoming and _VALID_ID.match(incoming) else str(uuid.uuid4())
         token = request_id_var.set(request_id)
         started = time.perf_counter()
-        status: dict[str, Any] = {"code": 500, "sent": False}
+        status: dict[str, Any] = {"code": 500, "sent": False, "overflow": False}
         raw_id = request_id.encode()
+        limit = self.max_body_bytes
 
         async def send_with_id(message: Message) -> None:
+            if status["overflow"]:
+                # The framework turned the aborted body read into its own error: answer 413 instead.
+                if message["type"] == "http.response.start":
+                    status["overflow"] = False
+                    await _send_error(
+                        send_with_id,
+                        413,
+                        "PAYLOAD_TOO_LARGE",
+                        f"Request body exceeds {limit} bytes",
+                        {"limitBytes": limit},
+                    )
+                    status["overflow"] = "sent"
+                return
             if message["type"] == "http.response.start":
                 status["code"], status["sent"] = message["status"], True
                 message.setdefault("headers", [])
                 message["headers"] = [*message["headers"], (b"x-request-id", raw_id)]
             await send(message)
 
-        limit = self.max_body_bytes
         declared = _header(scope, b"content-length")
         try:
             if declared is not None and declared.isdigit() and int(declared) > limit:
-                await _send_error(send_with_id, 413, "PAYLOAD_TOO_LARGE",
-                                  f"Request body exceeds {limit} bytes", {"limitBytes": limit})
+                await _send_error(
+                    send_with_id,
+                    413,
+                    "PAYLOAD_TOO_LARGE",
+                    f"Request body exceeds {limit} bytes",
+                    {"limitBytes": limit},
+                )
                 return
             received = 0
 
@@ -56,8 +74,10 @@ class RequestContextMiddleware:
                 if message["type"] == "http.request":
                     received += len(message.get("body", b""))
                     if received > limit:
-                        raise PayloadTooLarge(f"Request body exceeds {limit} bytes",
-                                              details={"limitBytes": limit})
+                        status["overflow"] = True
+                        raise PayloadTooLarge(
+                            f"Request body exceeds {limit} bytes", details={"limitBytes": limit}
+                        )
                 return message
 
             await self.app(scope, limited_receive, send_with_id)
@@ -69,8 +89,14 @@ class RequestContextMiddleware:
             request_id_var.reset(token)
             elapsed_ms = (time.perf_counter() - started) * 1000
             if status["code"] >= 500:
-                log.warning("request", method=scope.get("method"), path=scope.get("path"),
-                            status=status["code"], ms=round(elapsed_ms, 2), request_id=request_id)
+                log.warning(
+                    "request",
+                    method=scope.get("method"),
+                    path=scope.get("path"),
+                    status=status["code"],
+                    ms=round(elapsed_ms, 2),
+                    request_id=request_id,
+                )
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -82,7 +108,11 @@ def _header(scope: Scope, name: bytes) -> str | None:
 
 async def _send_error(send: Send, status: int, code: str, message: str, details: Any) -> None:
     body = dumps(error_body(code, message, details))
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": body})

@@ -49,8 +49,13 @@ def meta(extra: dict[str, Any] | None = None) -> dict[str, Any]:
     return m
 
 
-def ok(data: Any, *, status_code: int = 200, extra_meta: dict[str, Any] | None = None,
-       headers: dict[str, str] | None = None) -> EnvelopeResponse:
+def ok(
+    data: Any,
+    *,
+    status_code: int = 200,
+    extra_meta: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> EnvelopeResponse:
     if isinstance(data, BaseModel):
         data = data.model_dump(mode="json", by_alias=True)
     elif isinstance(data, list):
@@ -62,16 +67,18 @@ def ok(data: Any, *, status_code: int = 200, extra_meta: dict[str, Any] | None =
 
 def paginated(items: list[Any], *, page: int, page_size: int, total: int) -> EnvelopeResponse:
     pages = (total + page_size - 1) // page_size if page_size else 0
-    return ok(items, extra_meta={"pagination": {"page": page, "pageSize": page_size, "total": total,
-                                                "pages": pages}})
+    return ok(
+        items,
+        extra_meta={"pagination": {"page": page, "pageSize": page_size, "total": total, "pages": pages}},
+    )
 
 
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
-    return {"success": False, "error": {"code": code, "message": message, "details": details},
-            "meta": meta()}
+    return {"success": False, "error": {"code": code, "message": message, "details": details}, "meta": meta()}
 
 
 # --- OpenAPI shapes (documentation of the envelope; handlers return EnvelopeResponse directly) ---
+
 
 class CamelModel(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, from_attributes=True)

@@ -31,5 +31,6 @@ class RequestModel(BaseModel):
 
 
 class ResponseModel(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, serialize_by_alias=True, from_attributes=True,
-                              validate_by_name=True)
+    model_config = ConfigDict(
+        alias_generator=to_camel, serialize_by_alias=True, from_attributes=True, validate_by_name=True
+    )

@@ -55,8 +55,16 @@ class AccessClaims:
     role: str
 
 
-def create_access_token(*, user_id: int, session_id: int, role: str, now: datetime, lifetime: timedelta,
-                        secret: str, algorithm: str) -> str:
+def create_access_token(
+    *,
+    user_id: int,
+    session_id: int,
+    role: str,
+    now: datetime,
+    lifetime: timedelta,
+    secret: str,
+    algorithm: str,
+) -> str:
     claims: dict[str, Any] = {
         "sub": str(user_id),
         "sid": session_id,
@@ -72,9 +80,12 @@ def create_access_token(*, user_id: int, session_id: int, role: str, now: dateti
 def decode_access_token(token: str, *, secret: str, algorithm: str, now: datetime) -> AccessClaims:
     try:
         # The clock is injectable (backfills run in the past), so expiry is checked against it here.
-        claims = jwt.decode(token, secret, algorithms=[algorithm],
-                            options={"require": ["exp", "iat", "sub"], "verify_exp": False,
-                                     "verify_iat": False})
+        claims = jwt.decode(
+            token,
+            secret,
+            algorithms=[algorithm],
+            options={"require": ["exp", "iat", "sub"], "verify_exp": False, "verify_iat": False},
+        )
     except jwt.InvalidTokenError as exc:
         raise Unauthorized("Invalid access token", code="INVALID_TOKEN") from exc
     if claims.get("typ") != "access":
@@ -85,7 +96,8 @@ def decode_access_token(token: str, *, secret: str, algorithm: str, now: datetim
     if int(claims["iat"]) > ts + 60:
         raise Unauthorized("Access token issued in the future", code="INVALID_TOKEN")
     try:
-        return AccessClaims(user_id=int(claims["sub"]), session_id=int(claims["sid"]),
-                            role=str(claims.get("role", "buyer")))
+        return AccessClaims(
+            user_id=int(claims["sub"]), session_id=int(claims["sid"]), role=str(claims.get("role", "buyer"))
+        )
     except (KeyError, TypeError, ValueError) as exc:
         raise Unauthorized("Invalid access token", code="INVALID_TOKEN") from exc

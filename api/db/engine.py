@@ -17,7 +17,9 @@ from api.core.settings import Settings
 EARTH_RADIUS_KM = 6371.0088
 
 
-def haversine_km(lat1: float | None, lon1: float | None, lat2: float | None, lon2: float | None) -> float | None:
+def haversine_km(
+    lat1: float | None, lon1: float | None, lat2: float | None, lon2: float | None
+) -> float | None:
     if lat1 is None or lon1 is None or lat2 is None or lon2 is None:
         return None
     p1, p2 = math.radians(lat1), math.radians(lat2)

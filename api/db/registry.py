@@ -17,6 +17,17 @@ from api.tracking import models as tracking
 metadata = Base.metadata
 
 __all__ = [
-    "alerts", "auth", "calls", "catalog", "conversations", "metadata", "notifications", "orders",
-    "outbox", "recommendations", "reviews", "shops", "tracking",
+    "alerts",
+    "auth",
+    "calls",
+    "catalog",
+    "conversations",
+    "metadata",
+    "notifications",
+    "orders",
+    "outbox",
+    "recommendations",
+    "reviews",
+    "shops",
+    "tracking",
 ]

@@ -38,7 +38,11 @@ class Money(TypeDecorator[Decimal]):
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
         if value is None:
             return None
-        dec = value if isinstance(value, Decimal) else Decimal(repr(value) if isinstance(value, float) else str(value))
+        dec = (
+            value
+            if isinstance(value, Decimal)
+            else Decimal(repr(value) if isinstance(value, float) else str(value))
+        )
         return dec.quantize(_QUANTUM)
 
 

@@ -23,8 +23,11 @@ def _database(store: Store) -> dict[str, Any]:
             conn.execute(text("SELECT 1"))
     except SQLAlchemyError as exc:
         return {"status": "down", "dialect": store.dialect, "error": type(exc).__name__}
-    return {"status": "ok", "dialect": store.dialect,
-            "latencyMs": round((time.perf_counter() - started) * 1000, 2)}
+    return {
+        "status": "ok",
+        "dialect": store.dialect,
+        "latencyMs": round((time.perf_counter() - started) * 1000, 2),
+    }
 
 
 def _redis(request: Request) -> RedisLink:

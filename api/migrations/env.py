@@ -22,8 +22,13 @@ def _url() -> str:
 
 
 def run_offline() -> None:
-    context.configure(url=_url(), target_metadata=metadata, literal_binds=True,
-                      version_table=VERSION_TABLE, render_as_batch=True)
+    context.configure(
+        url=_url(),
+        target_metadata=metadata,
+        literal_binds=True,
+        version_table=VERSION_TABLE,
+        render_as_batch=True,
+    )
     with context.begin_transaction():
         context.run_migrations()
 
@@ -31,8 +36,13 @@ def run_offline() -> None:
 def run_online() -> None:
     engine = create_engine(_url(), poolclass=pool.NullPool)
     with engine.connect() as connection:
-        context.configure(connection=connection, target_metadata=metadata, version_table=VERSION_TABLE,
-                          render_as_batch=connection.dialect.name == "sqlite", compare_type=True)
+        context.configure(
+            connection=connection,
+            target_metadata=metadata,
+            version_table=VERSION_TABLE,
+            render_as_batch=connection.dialect.name == "sqlite",
+            compare_type=True,
+        )
         with context.begin_transaction():
             context.run_migrations()
     engine.dispose()

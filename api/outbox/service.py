@@ -58,11 +58,20 @@ class Uow:
     user_agent: str | None = None
     events: list[Event] = field(default_factory=list)
 
-    def emit(self, event_type: EventType, entity_type: str, entity_id: int | None,
-             payload: dict[str, Any] | None = None, *, shop_id: int | None = None,
-             product_id: int | None = None, order_id: int | None = None,
-             actor_user_id: int | None = None, occurred_at: datetime | None = None,
-             schema_version: int = 1) -> Event:
+    def emit(
+        self,
+        event_type: EventType,
+        entity_type: str,
+        entity_id: int | None,
+        payload: dict[str, Any] | None = None,
+        *,
+        shop_id: int | None = None,
+        product_id: int | None = None,
+        order_id: int | None = None,
+        actor_user_id: int | None = None,
+        occurred_at: datetime | None = None,
+        schema_version: int = 1,
+    ) -> Event:
         ev = Event(
             event_id=str(uuid.uuid4()),
             event_type=event_type.value,

@@ -40,8 +40,13 @@ def toggle_follow(shop_id: int, principal: CurrentUser, uow: UowDep) -> Envelope
 
 
 @router.get("/{shop_id}/followers", response_model=Envelope[list[FollowerOut]])
-def followers(shop_id: int, principal: CurrentUser, db: ReadDb, page: Annotated[Page, Query()] = 1,
-              page_size: Annotated[PageSize, Query(alias="pageSize")] = 20) -> EnvelopeResponse:
+def followers(
+    shop_id: int,
+    principal: CurrentUser,
+    db: ReadDb,
+    page: Annotated[Page, Query()] = 1,
+    page_size: Annotated[PageSize, Query(alias="pageSize")] = 20,
+) -> EnvelopeResponse:
     service.owned_shop(db, principal, shop_id)  # the follower list is the owner's to see
     rows, total = service.list_followers(db, shop_id, page=page, page_size=page_size)
     return paginated(rows, page=page, page_size=page_size, total=total)

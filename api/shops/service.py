@@ -37,18 +37,32 @@ def create_shop(uow: Uow, principal: Principal, body: ShopCreate) -> Shop:
     s = uow.session
     user = s.get(User, principal.user_id)
     assert user is not None
-    shop = Shop(owner_id=principal.user_id, name=body.name, description=body.description,
-                latitude=body.latitude, longitude=body.longitude, address=body.address,
-                delivery_available=body.delivery_available, follower_count=0, is_active=True,
-                created_at=uow.now, updated_at=uow.now)
+    shop = Shop(
+        owner_id=principal.user_id,
+        name=body.name,
+        description=body.description,
+        latitude=body.latitude,
+        longitude=body.longitude,
+        address=body.address,
+        delivery_available=body.delivery_available,
+        follower_count=0,
+        is_active=True,
+        created_at=uow.now,
+        updated_at=uow.now,
+    )
     s.add(shop)
     promoted = user.role == Role.buyer.value
     if promoted:  # opening a shop makes a buyer a seller
         user.role = Role.seller.value
         user.updated_at = uow.now
     s.flush()
-    uow.emit(EventType.shop_created, "shop", shop.id, _shop_payload(shop) | {"ownerPromoted": promoted},
-             shop_id=shop.id)
+    uow.emit(
+        EventType.shop_created,
+        "shop",
+        shop.id,
+        _shop_payload(shop) | {"ownerPromoted": promoted},
+        shop_id=shop.id,
+    )
     return shop
 
 
@@ -60,8 +74,10 @@ def update_shop(uow: Uow, principal: Principal, shop_id: int, body: ShopUpdate) 
     lat = changes.get("latitude", shop.latitude)
     lon = changes.get("longitude", shop.longitude)
     if (lat is None) != (lon is None):
-        raise ValidationFailed("latitude and longitude go together",
-                               details=[{"field": "latitude", "message": "set both or neither"}])
+        raise ValidationFailed(
+            "latitude and longitude go together",
+            details=[{"field": "latitude", "message": "set both or neither"}],
+        )
     before: dict[str, Any] = {}
     for key, value in changes.items():
         if getattr(shop, key) != value:
@@ -69,22 +85,32 @@ def update_shop(uow: Uow, principal: Principal, shop_id: int, body: ShopUpdate) 
             setattr(shop, key, value)
     if before:
         shop.updated_at = uow.now
-        uow.emit(EventType.shop_updated, "shop", shop.id,
-                 {"changes": {k: {"old": v, "new": getattr(shop, k)} for k, v in before.items()}},
-                 shop_id=shop.id)
+        uow.emit(
+            EventType.shop_updated,
+            "shop",
+            shop.id,
+            {"changes": {k: {"old": v, "new": getattr(shop, k)} for k, v in before.items()}},
+            shop_id=shop.id,
+        )
     return shop
 
 
 def _shop_payload(shop: Shop) -> dict[str, Any]:
-    return {"name": shop.name, "ownerId": shop.owner_id, "latitude": shop.latitude,
-            "longitude": shop.longitude, "deliveryAvailable": shop.delivery_available}
+    return {
+        "name": shop.name,
+        "ownerId": shop.owner_id,
+        "latitude": shop.latitude,
+        "longitude": shop.longitude,
+        "deliveryAvailable": shop.delivery_available,
+    }
 
 
 def toggle_follow(uow: Uow, principal: Principal, shop_id: int) -> tuple[bool, int]:
     s = uow.session
     shop = get_shop(s, shop_id)
-    existing = s.execute(select(ShopFollower).where(ShopFollower.shop_id == shop_id,
-                                                    ShopFollower.user_id == principal.user_id)).scalar_one_or_none()
+    existing = s.execute(
+        select(ShopFollower).where(ShopFollower.shop_id == shop_id, ShopFollower.user_id == principal.user_id)
+    ).scalar_one_or_none()
     if existing is not None:
         s.delete(existing)
         delta, following, event = -1, False, EventType.shop_unfollowed
@@ -101,21 +127,30 @@ def toggle_follow(uow: Uow, principal: Principal, shop_id: int) -> tuple[bool, i
     uow.emit(event, "shop", shop_id, {"userId": principal.user_id, "followerCount": count}, shop_id=shop_id)
     if following:
         follower = s.get(User, principal.user_id)
-        notify(uow, shop.owner_id, NotificationType.new_follower, "New follower",
-               f"{follower.username if follower else 'Someone'} now follows {shop.name}",
-               {"shopId": shop_id, "followerId": principal.user_id})
+        notify(
+            uow,
+            shop.owner_id,
+            NotificationType.new_follower,
+            "New follower",
+            f"{follower.username if follower else 'Someone'} now follows {shop.name}",
+            {"shopId": shop_id, "followerId": principal.user_id},
+        )
     return following, count
 
 
-def list_followers(db: Session, shop_id: int, *, page: int, page_size: int) -> tuple[list[dict[str, Any]], int]:
+def list_followers(
+    db: Session, shop_id: int, *, page: int, page_size: int
+) -> tuple[list[dict[str, Any]], int]:
     get_shop(db, shop_id)
-    total = db.execute(select(func.count()).select_from(ShopFollower)
-                       .where(ShopFollower.shop_id == shop_id)).scalar_one()
+    total = db.execute(
+        select(func.count()).select_from(ShopFollower).where(ShopFollower.shop_id == shop_id)
+    ).scalar_one()
     rows = db.execute(
         select(ShopFollower.user_id, User.username, ShopFollower.created_at)
         .join(User, User.id == ShopFollower.user_id)
         .where(ShopFollower.shop_id == shop_id)
         .order_by(ShopFollower.created_at.desc(), ShopFollower.id.desc())
-        .offset((page - 1) * page_size).limit(page_size)
+        .offset((page - 1) * page_size)
+        .limit(page_size)
     ).all()
     return [{"userId": r.user_id, "username": r.username, "followedAt": r.created_at} for r in rows], total

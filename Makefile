@@ -1,0 +1,24 @@
+# The two commands of the README: `make demo` (main job) and `make test` (the test suite).
+UV ?= python3 -m uv
+RUN = $(UV) run --frozen
+
+.PHONY: setup test lint demo api migrate bench
+setup:  ## install uv, the locked Python packages, and start PostgreSQL and Redis if needed
+	bash .ci/setup
+
+lint: setup
+	$(RUN) ruff check .
+	$(RUN) ruff format --check api tests
+	$(RUN) mypy
+
+test: lint  ## lint, type-check, then the whole suite on SQLite and PostgreSQL
+	$(RUN) pytest -n 2 --durations=15
+
+migrate: setup
+	$(RUN) store db upgrade
+
+demo: migrate  ## for now the main job serves the store API (the simulator and pipeline join later)
+	$(RUN) store api --host 127.0.0.1 --port 8000
+
+bench: setup  ## issue targets: API latency on SQLite and PostgreSQL
+	$(RUN) python -m bench.api_latency

@@ -1,0 +1,100 @@
+"""`store`: one command line for the platform (API, database, users, sessions)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from api.core.settings import get_settings
+
+app = typer.Typer(help="Crypto marketplace platform.", no_args_is_help=True, add_completion=False)
+db_app = typer.Typer(help="The store database.", no_args_is_help=True)
+users_app = typer.Typer(help="Store users.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(users_app, name="users")
+console = Console(stderr=True)
+
+
+@app.command()
+def api(host: str = "127.0.0.1", port: int = 8000, workers: int = 1, reload: bool = False) -> None:
+    """Serve the store API with uvicorn (migrating the store first outside production)."""
+    import uvicorn
+
+    settings = get_settings()
+    console.print(
+        f"[bold]Store API[/] on http://{host}:{port}  (docs: /docs, database: "
+        f"{settings.database_url.split('@')[-1]})"
+    )
+    uvicorn.run("api.main:app", host=host, port=port, workers=workers, reload=reload, proxy_headers=False)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Apply the store's migrations."""
+    from api.db.migrate import upgrade
+
+    settings = get_settings()
+    with console.status("Migrating the store…"):
+        upgrade(settings.database_url, revision)
+    console.print(f"[green]Store migrated to {revision}[/]")
+
+
+@db_app.command("downgrade")
+def db_downgrade(revision: str) -> None:
+    """Revert the store's migrations to REVISION (e.g. base)."""
+    from api.db.migrate import downgrade
+
+    downgrade(get_settings().database_url, revision)
+    console.print(f"[yellow]Store downgraded to {revision}[/]")
+
+
+@users_app.command("create-admin")
+def create_admin(
+    email: str,
+    username: Annotated[str, typer.Option(help="Public user name")] = "admin",
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)] = "",
+) -> None:
+    """Create an admin user (sign-up only creates buyers and sellers)."""
+    from pydantic import ValidationError
+
+    from api.auth import service
+    from api.auth.schemas import RegisterIn
+    from api.core.clock import SystemClock
+    from api.core.errors import ApiError
+    from api.db.engine import Store
+    from api.outbox.service import Uow
+
+    try:
+        body = RegisterIn.model_validate({"email": email, "username": username, "password": password})
+    except ValidationError as exc:
+        console.print(f"[red]Invalid input:[/] {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}")
+        raise typer.Exit(2) from exc
+    store = Store.from_settings(get_settings())
+    with store.write() as db:
+        uow = Uow(session=db, now=SystemClock().now())
+        try:
+            user = service.register(uow, body)
+            service.set_role(uow, user.id, "admin")
+        except ApiError as exc:
+            console.print(f"[red]{exc.message}[/]")
+            raise typer.Exit(1) from exc
+        uow.commit()
+    console.print(f"[green]Admin {email} created (id {user.id})[/]")
+
+
+@app.command("expire-sessions")
+def expire_sessions() -> None:
+    """End every session idle for longer than the limit (the API also does this every minute)."""
+    from api.auth.service import expire_idle_sessions
+    from api.core.clock import SystemClock
+    from api.db.engine import Store
+
+    settings = get_settings()
+    n = expire_idle_sessions(Store.from_settings(settings), settings, SystemClock().now())
+    console.print(f"{n} idle session(s) ended")
+
+
+if __name__ == "__main__":
+    app()
