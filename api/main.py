@@ -14,8 +14,8 @@ from fastapi.middleware.cors import CORSMiddleware
 from api import __version__
 from api.alerts.router import router as alerts_router
 from api.auth import service as auth_service
+from api.auth.router import admin_router, sessions_router
 from api.auth.router import router as auth_router
-from api.auth.router import sessions_router
 from api.catalog.router import router as catalog_router
 from api.conversations.router import router as conversations_router
 from api.core.clock import Clock, SystemClock
@@ -97,6 +97,7 @@ def create_app(
         health_router,
         auth_router,
         sessions_router,
+        admin_router,
         shops_router,
         search_router,
         catalog_router,

@@ -6,13 +6,14 @@ from fastapi import APIRouter, Query
 
 from api.auth import service
 from api.auth.models import User
-from api.auth.schemas import LoginIn, RefreshIn, RegisterIn, SessionOut, TokenOut, UserOut
-from api.core.deps import CurrentUser, ReadDb, SettingsDep, UowDep
+from api.auth.schemas import LoginIn, RefreshIn, RegisterIn, RoleIn, SessionOut, TokenOut, UserOut
+from api.core.deps import AdminUser, CurrentUser, ReadDb, SettingsDep, UowDep
 from api.core.errors import NotFound
 from api.core.responses import Envelope, EnvelopeResponse, ok
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 sessions_router = APIRouter(prefix="/api/sessions", tags=["sessions"])
+admin_router = APIRouter(prefix="/api/admin", tags=["admin"])
 
 
 @router.post("/register", status_code=201, response_model=Envelope[UserOut])
@@ -61,3 +62,11 @@ def list_sessions(
 @sessions_router.delete("/{session_id}", response_model=Envelope[SessionOut])
 def revoke_session(session_id: int, principal: CurrentUser, uow: UowDep) -> EnvelopeResponse:
     return ok(SessionOut.model_validate(service.revoke(uow, principal, session_id)))
+
+
+@admin_router.put("/users/{user_id}/role", response_model=Envelope[UserOut])
+def set_role(user_id: int, body: RoleIn, admin: AdminUser, uow: UowDep) -> EnvelopeResponse:
+    """Admins grant roles (analysts and admins are never self-registered)."""
+    user = service.set_role(uow, user_id, body.role)
+    uow.commit()
+    return ok(UserOut.model_validate(user))

@@ -56,3 +56,7 @@ class SessionOut(ResponseModel):
     ended_at: datetime | None
     end_reason: str | None
     current: bool = False
+
+
+class RoleIn(RequestModel):
+    role: Annotated[str, Field(pattern=r"^(buyer|seller|analyst|admin)$")]

@@ -215,3 +215,16 @@ def test_admin_can_revoke_any_session(api):
 
 def test_bad_authorization_scheme_is_401(api):
     error(api.client.get("/api/auth/me", headers={"Authorization": "Basic abc"}), 401, "INVALID_TOKEN")
+
+
+def test_only_admins_grant_roles(api):
+    alice, bob, admin = api.user(), api.user(), api.user("admin")
+    url = f"/api/admin/users/{bob.id}/role"
+    error(api.client.put(url, json={"role": "analyst"}), 401)
+    error(api.client.put(url, json={"role": "admin"}, headers=alice.headers), 403, "FORBIDDEN")
+    error(api.client.put(url, json={"role": "emperor"}, headers=admin.headers), 422)
+    error(api.client.put("/api/admin/users/999/role", json={"role": "analyst"}, headers=admin.headers), 404)
+    assert data(api.client.put(url, json={"role": "analyst"}, headers=admin.headers))["role"] == "analyst"
+    ev = api.events("user.role_changed")[-1]
+    assert ev.entity_id == bob.id and ev.payload == {"old": "buyer", "new": "analyst"}
+    assert ev.actor_user_id == admin.id
