@@ -58,9 +58,10 @@ def move(api: Api, actor: Actor | None, order_id: int, action: str, body: Any = 
                           headers=actor.headers if actor else {})
 
 
-def order_in(api: Api, m: SimpleNamespace, status: str, items: list[tuple[int, int]] | None = None) -> dict[str, Any]:
+def order_in(api: Api, m: SimpleNamespace, status: str,
+             items: list[tuple[int, int]] | None = None) -> dict[str, Any]:
     """An order of m.buyer from m.shop, driven to the given status."""
-    order = data(place(api, m.buyer, items or [(m.p1["id"], 1)]), 201)
+    order: dict[str, Any] = data(place(api, m.buyer, items or [(m.p1["id"], 1)]), 201)
     path = {"pending": [], "paid": [(m.buyer, "pay")], "shipped": [(m.buyer, "pay"), (m.seller, "ship")],
             "delivered": [(m.buyer, "pay"), (m.seller, "ship"), (m.buyer, "deliver")],
             "cancelled": [(m.buyer, "cancel")]}[status]
@@ -70,8 +71,7 @@ def order_in(api: Api, m: SimpleNamespace, status: str, items: list[tuple[int, i
     return order
 
 
-@pytest.fixture
-def m(api: Api) -> SimpleNamespace:
+def market(api: Api) -> SimpleNamespace:
     """A seller with a shop of two products, a buyer, another user and an admin."""
     seller = api.user("seller")
     shop = api.shop(seller)
@@ -79,6 +79,11 @@ def m(api: Api) -> SimpleNamespace:
     p2 = api.product(seller, shop["id"], price="4.50", stock=3)
     return SimpleNamespace(seller=seller, shop=shop, p1=p1, p2=p2, buyer=api.user(), other=api.user(),
                            admin=api.user("admin"))
+
+
+@pytest.fixture
+def m(api: Api) -> SimpleNamespace:
+    return market(api)
 
 
 # --- placing ------------------------------------------------------------------------------------
@@ -157,6 +162,10 @@ def test_place_order_business_rules(api, m):
     set_product(api, m.p1["id"], price=Decimal("9999999"))
     error(place(api, m.buyer, [(m.p1["id"], 2)]), 422, "ORDER_TOO_LARGE")
 
+    set_product(api, m.p1["id"], price=Decimal("25"))
+    data(api.client.patch(f"/api/shops/{m.shop['id']}", json={"isActive": False}, headers=m.seller.headers))
+    error(place(api, m.buyer, [(m.p1["id"], 1)]), 422, "SHOP_INACTIVE")  # a closed shop takes no orders
+
     assert api.count("orders") == 0 and api.events("order.placed") == []
     assert stock(api, m.p1["id"]) == 10 and stock(api, m.p2["id"]) == 3
 
@@ -200,7 +209,8 @@ def test_idempotent_retry_replays_the_first_response(api, m):
     retry = place(api, m.buyer, [(m.p2["id"], 1), (m.p1["id"], 2)], key="cart-42")
     assert data(retry, 201) == order
     assert retry.headers["idempotent-replayed"] == "true"
-    assert data(place(api, m.buyer, [(m.p1["id"], 2), (m.p2["id"], 1)], key="cart-42"), 201)["id"] == order["id"]
+    third = place(api, m.buyer, [(m.p1["id"], 2), (m.p2["id"], 1)], key="cart-42")
+    assert data(third, 201)["id"] == order["id"]
 
     assert api.count("orders") == 1 and api.count("order_items") == 2
     assert len(api.events("order.placed")) == 1
@@ -309,7 +319,8 @@ def test_full_lifecycle(api, m):
     oid = order["id"]
 
     paid = data(move(api, m.buyer, oid, "pay", {"txHash": "0xabc", "chain": "ethereum"}))
-    assert paid["status"] == "paid" and paid["paymentTxHash"] == "0xabc" and paid["paymentChain"] == "ethereum"
+    assert paid["status"] == "paid" and paid["paymentTxHash"] == "0xabc"
+    assert paid["paymentChain"] == "ethereum"
     assert paid["paidAt"] is not None
     assert product_row(api, m.p1["id"]).sales_count == 2 and product_row(api, m.p2["id"]).sales_count == 1
 

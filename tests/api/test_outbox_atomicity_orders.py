@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from api.orders import service as order_service
-from tests.api.test_orders import m, move, notifications, order_in, place, product_row, set_product, stock
+from tests.api.test_orders import (
+    market,
+    move,
+    notifications,
+    order_in,
+    place,
+    product_row,
+    set_product,
+    stock,
+)
 from tests.helpers import Api, data, error
 
-__all__ = ["m"]  # the shared fixture
+
+@pytest.fixture
+def m(api: Api) -> SimpleNamespace:
+    return market(api)
 
 
 def _snapshot(api: Api) -> dict[str, Any]:
