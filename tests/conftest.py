@@ -7,12 +7,16 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import uvicorn
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -128,3 +132,28 @@ def client(app) -> Iterator[TestClient]:
 @pytest.fixture
 def api(client: TestClient, store: Store, clock: ManualClock) -> Api:
     return Api(client, store, clock)
+
+
+@pytest.fixture
+def server_url(settings: Settings, clock: ManualClock, store: Store) -> Iterator[str]:
+    """The app served by a real uvicorn on loopback, for tests of concurrent clients."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    config = uvicorn.Config(
+        create_app(settings, clock=clock, store=store),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="on",
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "server did not start"
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)

@@ -13,10 +13,13 @@ from api.alerts.schemas import AlertCreate, AlertOut
 from api.catalog.models import Product
 from api.core.deps import Principal
 from api.core.errors import Conflict, NotFound
+from api.db.types import MONEY_SCALE
 from api.notifications.models import NotificationType
 from api.notifications.service import notify
 from api.outbox.service import Uow
 from api.outbox.types import EventType
+
+_QUANTUM = Decimal(1).scaleb(-MONEY_SCALE)
 
 
 def trigger_alert(uow: Uow, alert: PriceAlert, price: Decimal, currency: str, product_name: str) -> None:
@@ -105,34 +108,36 @@ def create_alert(uow: Uow, principal: Principal, body: AlertCreate) -> AlertOut:
     alert = PriceAlert(
         user_id=principal.user_id,
         product_id=product.id,
-        target_price=body.target_price,
+        target_price=body.target_price.quantize(_QUANTUM),  # as stored and shown: 8 places
         is_active=True,
         notified=False,
         created_at=uow.now,
     )
     try:
-        with s.begin_nested():  # the partial unique index settles a race with a concurrent create
+        # A savepoint: the partial unique index settles a race with a concurrent create. Its release
+        # runs the outbox guard, so the event goes in with the row.
+        with s.begin_nested():
             s.add(alert)
             s.flush()
+            uow.emit(
+                EventType.alert_created,
+                "price_alert",
+                alert.id,
+                {
+                    "userId": principal.user_id,
+                    "targetPrice": str(alert.target_price),
+                    "currentPrice": str(product.price),
+                    "currency": product.currency,
+                },
+                shop_id=product.shop_id,
+                product_id=product.id,
+            )
     except IntegrityError:
         raise Conflict(
             "You already have an active alert on this product",
             code="ALERT_EXISTS",
             details={"productId": product.id},
         ) from None
-    uow.emit(
-        EventType.alert_created,
-        "price_alert",
-        alert.id,
-        {
-            "userId": principal.user_id,
-            "targetPrice": str(alert.target_price),
-            "currentPrice": str(product.price),
-            "currency": product.currency,
-        },
-        shop_id=product.shop_id,
-        product_id=product.id,
-    )
     if product.price <= alert.target_price:  # already there: the alert fires at once
         trigger_alert(uow, alert, product.price, product.currency, product.name)
     return to_out(alert, product)
@@ -160,7 +165,7 @@ def list_alerts(
         .order_by(PriceAlert.created_at.desc(), PriceAlert.id.desc())
         .offset((page - 1) * page_size)
         .limit(page_size)
-    ).tuples()
+    ).all()
     return [to_out(alert, product) for alert, product in rows], total
 
 

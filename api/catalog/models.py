@@ -28,6 +28,17 @@ class Product(Base):
         Index("ix_products_active_created", "is_active", "created_at"),
         Index("ix_products_category_active_price", "category_id", "is_active", "price"),
         Index("ix_products_shop_active_created", "shop_id", "is_active", "created_at"),
+        # Listing and search pages are read in index order, never sorted: one index per sort (with
+        # the id tie-break) over the whole active catalogue, one shop's and one category's products.
+        # catalog.service.SORT_INDEXES names them. The "popular" sort's expression indexes
+        # (... (views + sales_count), id) live in migration 0002 with the full-text index, because
+        # autogenerate cannot compare expression indexes.
+        Index("ix_products_active_price_id", "is_active", "price", "id"),
+        Index("ix_products_active_rating_id", "is_active", "rating", "id"),
+        Index("ix_products_shop_active_price_id", "shop_id", "is_active", "price", "id"),
+        Index("ix_products_shop_active_rating_id", "shop_id", "is_active", "rating", "id"),
+        Index("ix_products_category_active_created", "category_id", "is_active", "created_at"),
+        Index("ix_products_category_active_rating_id", "category_id", "is_active", "rating", "id"),
     )
 
     id: Mapped[int] = pk()

@@ -1,3 +1,70 @@
-from fastapi import APIRouter
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from api.catalog import service
+from api.catalog.schemas import (
+    CategoryCreate,
+    CategoryOut,
+    ListingQuery,
+    PageQuery,
+    PriceHistoryOut,
+    ProductCard,
+    ProductCreate,
+    ProductOut,
+    ProductUpdate,
+)
+from api.core.deps import AdminUser, CurrentUser, MaybeUser, ReadDb, UowDep
+from api.core.responses import Envelope, EnvelopeResponse, ok, paginated
 
 router = APIRouter(tags=["catalog"])
+
+
+@router.post("/api/categories", status_code=201, response_model=Envelope[CategoryOut])
+def create_category(body: CategoryCreate, _admin: AdminUser, uow: UowDep) -> EnvelopeResponse:
+    category = service.create_category(uow, body)
+    uow.commit()
+    return ok(CategoryOut.model_validate(category), status_code=201)
+
+
+@router.get("/api/categories", response_model=Envelope[list[CategoryOut]])
+def list_categories(db: ReadDb) -> EnvelopeResponse:
+    return ok(service.list_categories(db))
+
+
+@router.post("/api/shops/{shop_id}/products", status_code=201, response_model=Envelope[ProductOut])
+def create_product(shop_id: int, body: ProductCreate, principal: CurrentUser,
+                   uow: UowDep) -> EnvelopeResponse:
+    product = service.create_product(uow, principal, shop_id, body)
+    uow.commit()
+    return ok(product, status_code=201)
+
+
+@router.get("/api/products", response_model=Envelope[list[ProductCard]])
+def list_products(db: ReadDb, q: Annotated[ListingQuery, Query()]) -> EnvelopeResponse:
+    """Active products; filters shopId, categoryId, minPrice, maxPrice, inStock; sort newest (default),
+    price_asc, price_desc, rating, popular (views + sales)."""
+    rows, total = service.list_products(db, q)
+    return paginated(rows, page=q.page, page_size=q.page_size, total=total)
+
+
+@router.get("/api/products/{product_id}", response_model=Envelope[ProductOut])
+def get_product(product_id: int, principal: MaybeUser, db: ReadDb) -> EnvelopeResponse:
+    return ok(service.visible_product(db, principal, product_id))
+
+
+@router.patch("/api/products/{product_id}", response_model=Envelope[ProductOut])
+def update_product(product_id: int, body: ProductUpdate, principal: CurrentUser,
+                   uow: UowDep) -> EnvelopeResponse:
+    product = service.update_product(uow, principal, product_id, body)
+    uow.commit()
+    return ok(product)
+
+
+@router.get("/api/products/{product_id}/price-history", response_model=Envelope[list[PriceHistoryOut]])
+def price_history(product_id: int, principal: MaybeUser, db: ReadDb,
+                  q: Annotated[PageQuery, Query()]) -> EnvelopeResponse:
+    rows, total = service.price_history(db, principal, product_id, page=q.page, page_size=q.page_size)
+    return paginated(rows, page=q.page, page_size=q.page_size, total=total)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from api.db.base import Base, BigId, pk
@@ -14,6 +14,15 @@ class Conversation(Base):
     __tablename__ = "conversations"
     __table_args__ = (
         UniqueConstraint("buyer_id", "shop_id", "product_id"),
+        # NULLs are distinct in the constraint above: one product-less conversation per buyer and shop.
+        Index(
+            "uq_conversations_buyer_shop_general",
+            "buyer_id",
+            "shop_id",
+            unique=True,
+            sqlite_where=text("product_id IS NULL"),
+            postgresql_where=text("product_id IS NULL"),
+        ),
         Index("ix_conversations_seller_last", "seller_id", "last_message_at"),
         Index("ix_conversations_buyer_last", "buyer_id", "last_message_at"),
     )

@@ -12,6 +12,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.core.responses import dumps
 from api.core.settings import Settings
 
 EARTH_RADIUS_KM = 6371.0088
@@ -55,9 +56,18 @@ def _configure_sqlite(engine: Engine) -> None:
             conn.exec_driver_sql("BEGIN")
 
 
+def _json_dumps(value: Any) -> str:
+    return dumps(value).decode()
+
+
 def create_store_engine(settings: Settings) -> Engine:
     url = make_url(settings.database_url)
-    kwargs: dict[str, Any] = {"echo": settings.db_echo, "pool_pre_ping": not settings.is_sqlite}
+    kwargs: dict[str, Any] = {
+        "echo": settings.db_echo,
+        "pool_pre_ping": not settings.is_sqlite,
+        # Event payloads may hold Decimals and datetimes: store them as strings, never floats.
+        "json_serializer": _json_dumps,
+    }
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)

@@ -1,3 +1,69 @@
-from fastapi import APIRouter
+from __future__ import annotations
 
-router = APIRouter(tags=["notifications"])
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from api.core.deps import CurrentUser, ReadDb, UowDep
+from api.core.responses import Envelope, EnvelopeResponse, ok, paginated
+from api.core.schemas import Page, PageSize
+from api.notifications import service
+from api.notifications.models import NotificationType
+from api.notifications.schemas import (
+    NotificationOut,
+    PreferenceOut,
+    PreferencesIn,
+    ReadAllOut,
+    UnreadCountOut,
+)
+
+router = APIRouter(prefix="/api/notifications", tags=["notifications"])
+
+
+@router.get("", response_model=Envelope[list[NotificationOut]])
+def list_notifications(
+    principal: CurrentUser,
+    db: ReadDb,
+    unread: Annotated[bool | None, Query()] = None,
+    ntype: Annotated[NotificationType | None, Query(alias="type")] = None,
+    page: Annotated[Page, Query()] = 1,
+    page_size: Annotated[PageSize, Query(alias="pageSize")] = 20,
+) -> EnvelopeResponse:
+    rows, total = service.list_notifications(
+        db, principal, unread=unread, ntype=ntype, page=page, page_size=page_size
+    )
+    return paginated(
+        [NotificationOut.model_validate(r) for r in rows], page=page, page_size=page_size, total=total
+    )
+
+
+@router.get("/unread-count", response_model=Envelope[UnreadCountOut])
+def unread_count(principal: CurrentUser, db: ReadDb) -> EnvelopeResponse:
+    return ok(UnreadCountOut(unread_count=service.unread_count(db, principal.user_id)))
+
+
+@router.put("/read-all", response_model=Envelope[ReadAllOut])
+def read_all(principal: CurrentUser, uow: UowDep) -> EnvelopeResponse:
+    count = service.mark_all_read(uow, principal)
+    remaining = service.unread_count(uow.session, principal.user_id)
+    uow.commit()
+    return ok(ReadAllOut(marked_read=count, unread_count=remaining))
+
+
+@router.get("/preferences", response_model=Envelope[list[PreferenceOut]])
+def get_preferences(principal: CurrentUser, db: ReadDb) -> EnvelopeResponse:
+    return ok(service.preferences(db, principal.user_id))
+
+
+@router.put("/preferences", response_model=Envelope[list[PreferenceOut]])
+def put_preferences(body: PreferencesIn, principal: CurrentUser, uow: UowDep) -> EnvelopeResponse:
+    prefs = service.update_preferences(uow, principal, body)
+    uow.commit()
+    return ok(prefs)
+
+
+@router.put("/{notification_id}/read", response_model=Envelope[NotificationOut])
+def read_one(notification_id: int, principal: CurrentUser, uow: UowDep) -> EnvelopeResponse:
+    note = service.mark_read(uow, principal, notification_id)
+    uow.commit()
+    return ok(NotificationOut.model_validate(note))

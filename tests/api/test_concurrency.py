@@ -1,44 +1,20 @@
 """Concurrent writers against a real uvicorn server: no 'database is locked', nothing lost."""
 
-import socket
-import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
-import pytest
-import uvicorn
 
-from api.main import create_app
 from tests.helpers import PASSWORD
-
-
-@pytest.fixture
-def server_url(settings, clock, store):
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    config = uvicorn.Config(create_app(settings, clock=clock, store=store), host="127.0.0.1", port=port,
-                            log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("server did not start")
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
 
 
 def test_concurrent_writes_all_succeed(server_url, api):
     def signup_and_follow(i: int, shop_id: int) -> list[int]:
         with httpx.Client(base_url=server_url, timeout=30) as c:
             statuses = []
-            r = c.post("/api/auth/register",
-                       json={"email": f"c{i}@example.com", "password": PASSWORD, "username": f"conc{i}"})
+            r = c.post(
+                "/api/auth/register",
+                json={"email": f"c{i}@example.com", "password": PASSWORD, "username": f"conc{i}"},
+            )
             statuses.append(r.status_code)
             r = c.post("/api/auth/login", json={"email": f"c{i}@example.com", "password": PASSWORD})
             statuses.append(r.status_code)
@@ -48,10 +24,15 @@ def test_concurrent_writes_all_succeed(server_url, api):
             return statuses
 
     with httpx.Client(base_url=server_url) as c:
-        c.post("/api/auth/register", json={"email": "o@example.com", "password": PASSWORD, "username": "owner"})
+        c.post(
+            "/api/auth/register", json={"email": "o@example.com", "password": PASSWORD, "username": "owner"}
+        )
         token = c.post("/api/auth/login", json={"email": "o@example.com", "password": PASSWORD}).json()
-        shop = c.post("/api/shops", json={"name": "Popular"},
-                      headers={"Authorization": f"Bearer {token['data']['accessToken']}"}).json()["data"]
+        shop = c.post(
+            "/api/shops",
+            json={"name": "Popular"},
+            headers={"Authorization": f"Bearer {token['data']['accessToken']}"},
+        ).json()["data"]
 
     n = 24
     with ThreadPoolExecutor(max_workers=12) as pool:

@@ -1,23 +1,25 @@
 """In-app notifications: the list, reading, the unread count and per-type/channel preferences."""
 
+from typing import Any
+
 import pytest
 
-from tests.helpers import data, error
+from tests.helpers import Actor, Api, data, error
 
 TYPES = ["order_update", "new_message", "new_follower", "price_alert", "call", "system"]
 CHANNELS = ["in_app", "email", "webhook", "push", "sms", "telegram"]
 
 
-def follow(api, user, shop_id):
+def follow(api: Api, user: Actor, shop_id: int) -> Any:
     return data(api.client.post(f"/api/shops/{shop_id}/follow", headers=user.headers))
 
 
-def notifications(api, user, **params):
+def notifications(api: Api, user: Actor, **params: Any) -> tuple[Any, Any]:
     resp = api.client.get("/api/notifications", params=params, headers=user.headers)
     return data(resp), resp.json()["meta"]["pagination"]
 
 
-def unread(api, user):
+def unread(api: Api, user: Actor) -> Any:
     return data(api.client.get("/api/notifications/unread-count", headers=user.headers))["unreadCount"]
 
 
@@ -54,14 +56,18 @@ def test_pagination_and_filters(api, owner_with_followers):
     assert len(rows) == 1 and page == {"page": 2, "pageSize": 2, "total": 3, "pages": 2}
     assert notifications(api, owner, type="new_follower")[1]["total"] == 3
     assert notifications(api, owner, type="price_alert")[0] == []
-    error(api.client.get("/api/notifications", params={"type": "bogus"}, headers=owner.headers), 422,
-          "VALIDATION_ERROR")
+    error(
+        api.client.get("/api/notifications", params={"type": "bogus"}, headers=owner.headers),
+        422,
+        "VALIDATION_ERROR",
+    )
     error(api.client.get("/api/notifications", params={"pageSize": 500}, headers=owner.headers), 422)
 
     newest = notifications(api, owner)[0][0]
     data(api.client.put(f"/api/notifications/{newest['id']}/read", headers=owner.headers))
     assert [r["id"] for r in notifications(api, owner, unread="true")[0]] == [
-        r["id"] for r in notifications(api, owner)[0][1:]]
+        r["id"] for r in notifications(api, owner)[0][1:]
+    ]
     assert [r["id"] for r in notifications(api, owner, unread="false")[0]] == [newest["id"]]
 
 
@@ -105,16 +111,22 @@ def test_read_all_marks_only_own_and_emits_count(api, owner_with_followers):
     assert unread(api, owner) == 1
 
 
-@pytest.mark.parametrize(("method", "path"), [
-    ("get", "/api/notifications"),
-    ("get", "/api/notifications/unread-count"),
-    ("put", "/api/notifications/read-all"),
-    ("get", "/api/notifications/preferences"),
-    ("put", "/api/notifications/preferences"),
-])
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("get", "/api/notifications"),
+        ("get", "/api/notifications/unread-count"),
+        ("put", "/api/notifications/read-all"),
+        ("get", "/api/notifications/preferences"),
+        ("put", "/api/notifications/preferences"),
+    ],
+)
 def test_anonymous_is_401(api, method, path):
-    kw = {"json": {"preferences": [{"type": "system", "channel": "email", "enabled": False}]}} \
-        if method == "put" and path.endswith("preferences") else {}
+    kw = (
+        {"json": {"preferences": [{"type": "system", "channel": "email", "enabled": False}]}}
+        if method == "put" and path.endswith("preferences")
+        else {}
+    )
     error(getattr(api.client, method)(path, **kw), 401, "UNAUTHORIZED")
 
 
@@ -129,15 +141,21 @@ def test_preferences_default_on_for_every_type_and_channel(api):
 def test_preferences_upsert_and_event(api):
     alice, bob = api.user(), api.user()
     url = "/api/notifications/preferences"
-    body = {"preferences": [{"type": "new_follower", "channel": "in_app", "enabled": False},
-                            {"type": "price_alert", "channel": "email", "enabled": False}]}
+    body = {
+        "preferences": [
+            {"type": "new_follower", "channel": "in_app", "enabled": False},
+            {"type": "price_alert", "channel": "email", "enabled": False},
+        ]
+    }
     prefs = data(api.client.put(url, json=body, headers=alice.headers))
     off = {(p["type"], p["channel"]) for p in prefs if not p["enabled"]}
     assert off == {("new_follower", "in_app"), ("price_alert", "email")}
     [ev] = api.events("notification.preferences_updated")
     assert ev.entity_id == alice.id
     assert {(c["type"], c["channel"], c["old"], c["new"]) for c in ev.payload["changes"]} == {
-        ("new_follower", "in_app", True, False), ("price_alert", "email", True, False)}
+        ("new_follower", "in_app", True, False),
+        ("price_alert", "email", True, False),
+    }
 
     # Saving the same values again changes nothing and emits nothing; turning one back on updates it.
     data(api.client.put(url, json=body, headers=alice.headers))
@@ -151,22 +169,32 @@ def test_preferences_upsert_and_event(api):
     assert all(p["enabled"] for p in data(api.client.get(url, headers=bob.headers)))
 
 
-@pytest.mark.parametrize("body", [
-    {},
-    {"preferences": []},
-    {"preferences": [{"type": "bogus", "channel": "in_app", "enabled": False}]},
-    {"preferences": [{"type": "system", "channel": "pigeon", "enabled": False}]},
-    {"preferences": [{"type": "system", "channel": "in_app", "enabled": "no"}]},
-    {"preferences": [{"type": "system", "channel": "in_app"}]},
-    {"preferences": [{"type": "system", "channel": "in_app", "enabled": False, "extra": 1}]},
-    {"preferences": [{"type": "system", "channel": "in_app", "enabled": False}], "extra": 1},
-    {"preferences": [{"type": "system", "channel": "in_app", "enabled": False},
-                     {"type": "system", "channel": "in_app", "enabled": True}]},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"preferences": []},
+        {"preferences": [{"type": "bogus", "channel": "in_app", "enabled": False}]},
+        {"preferences": [{"type": "system", "channel": "pigeon", "enabled": False}]},
+        {"preferences": [{"type": "system", "channel": "in_app", "enabled": "no"}]},
+        {"preferences": [{"type": "system", "channel": "in_app"}]},
+        {"preferences": [{"type": "system", "channel": "in_app", "enabled": False, "extra": 1}]},
+        {"preferences": [{"type": "system", "channel": "in_app", "enabled": False}], "extra": 1},
+        {
+            "preferences": [
+                {"type": "system", "channel": "in_app", "enabled": False},
+                {"type": "system", "channel": "in_app", "enabled": True},
+            ]
+        },
+    ],
+)
 def test_preferences_validation(api, body):
     alice = api.user()
-    error(api.client.put("/api/notifications/preferences", json=body, headers=alice.headers), 422,
-          "VALIDATION_ERROR")
+    error(
+        api.client.put("/api/notifications/preferences", json=body, headers=alice.headers),
+        422,
+        "VALIDATION_ERROR",
+    )
     assert api.count("notification_preferences") == 0
     assert api.events("notification.preferences_updated") == []
 
@@ -182,8 +210,12 @@ def test_in_app_off_stops_notifications_of_that_type(api):
     assert unread(api, owner) == 0
     assert api.events("notification.created") == []
     # Another channel off does not matter for in-app; turning in_app back on resumes.
-    on = {"preferences": [{"type": "new_follower", "channel": "in_app", "enabled": True},
-                          {"type": "new_follower", "channel": "email", "enabled": False}]}
+    on = {
+        "preferences": [
+            {"type": "new_follower", "channel": "in_app", "enabled": True},
+            {"type": "new_follower", "channel": "email", "enabled": False},
+        ]
+    }
     data(api.client.put(url, json=on, headers=owner.headers))
     follow(api, fan2, shop["id"])
     rows = notifications(api, owner)[0]

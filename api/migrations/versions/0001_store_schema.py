@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-21 05:01:18.600645
+Create Date: 2026-11-21 05:24:47.753090
 """
 
 from collections.abc import Sequence
@@ -245,13 +245,19 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('products', schema=None) as batch_op:
         batch_op.create_index('ix_products_active_created', ['is_active', 'created_at'], unique=False)
+        batch_op.create_index('ix_products_active_price_id', ['is_active', 'price', 'id'], unique=False)
+        batch_op.create_index('ix_products_active_rating_id', ['is_active', 'rating', 'id'], unique=False)
+        batch_op.create_index('ix_products_category_active_created', ['category_id', 'is_active', 'created_at'], unique=False)
         batch_op.create_index('ix_products_category_active_price', ['category_id', 'is_active', 'price'], unique=False)
+        batch_op.create_index('ix_products_category_active_rating_id', ['category_id', 'is_active', 'rating', 'id'], unique=False)
         batch_op.create_index(batch_op.f('ix_products_category_id'), ['category_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_products_created_at'), ['created_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_products_name'), ['name'], unique=False)
         batch_op.create_index(batch_op.f('ix_products_price'), ['price'], unique=False)
         batch_op.create_index(batch_op.f('ix_products_rating'), ['rating'], unique=False)
         batch_op.create_index('ix_products_shop_active_created', ['shop_id', 'is_active', 'created_at'], unique=False)
+        batch_op.create_index('ix_products_shop_active_price_id', ['shop_id', 'is_active', 'price', 'id'], unique=False)
+        batch_op.create_index('ix_products_shop_active_rating_id', ['shop_id', 'is_active', 'rating', 'id'], unique=False)
         batch_op.create_index(batch_op.f('ix_products_shop_id'), ['shop_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_products_views'), ['views'], unique=False)
 
@@ -300,6 +306,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_conversations_seller_id'), ['seller_id'], unique=False)
         batch_op.create_index('ix_conversations_seller_last', ['seller_id', 'last_message_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_conversations_shop_id'), ['shop_id'], unique=False)
+        batch_op.create_index('uq_conversations_buyer_shop_general', ['buyer_id', 'shop_id'], unique=True, sqlite_where=sa.text('product_id IS NULL'), postgresql_where=sa.text('product_id IS NULL'))
 
     op.create_table('order_items',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
@@ -338,6 +345,7 @@ def upgrade() -> None:
         batch_op.create_index('ix_price_alerts_product_active', ['product_id', 'is_active', 'notified'], unique=False)
         batch_op.create_index(batch_op.f('ix_price_alerts_product_id'), ['product_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_price_alerts_user_id'), ['user_id'], unique=False)
+        batch_op.create_index('uq_price_alerts_user_product_active', ['user_id', 'product_id'], unique=True, sqlite_where=sa.text('is_active'), postgresql_where=sa.text('is_active'))
 
     op.create_table('price_history',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
@@ -508,6 +516,7 @@ def downgrade() -> None:
 
     op.drop_table('price_history')
     with op.batch_alter_table('price_alerts', schema=None) as batch_op:
+        batch_op.drop_index('uq_price_alerts_user_product_active', sqlite_where=sa.text('is_active'), postgresql_where=sa.text('is_active'))
         batch_op.drop_index(batch_op.f('ix_price_alerts_user_id'))
         batch_op.drop_index(batch_op.f('ix_price_alerts_product_id'))
         batch_op.drop_index('ix_price_alerts_product_active')
@@ -520,6 +529,7 @@ def downgrade() -> None:
 
     op.drop_table('order_items')
     with op.batch_alter_table('conversations', schema=None) as batch_op:
+        batch_op.drop_index('uq_conversations_buyer_shop_general', sqlite_where=sa.text('product_id IS NULL'), postgresql_where=sa.text('product_id IS NULL'))
         batch_op.drop_index(batch_op.f('ix_conversations_shop_id'))
         batch_op.drop_index('ix_conversations_seller_last')
         batch_op.drop_index(batch_op.f('ix_conversations_seller_id'))
@@ -539,13 +549,19 @@ def downgrade() -> None:
     with op.batch_alter_table('products', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_products_views'))
         batch_op.drop_index(batch_op.f('ix_products_shop_id'))
+        batch_op.drop_index('ix_products_shop_active_rating_id')
+        batch_op.drop_index('ix_products_shop_active_price_id')
         batch_op.drop_index('ix_products_shop_active_created')
         batch_op.drop_index(batch_op.f('ix_products_rating'))
         batch_op.drop_index(batch_op.f('ix_products_price'))
         batch_op.drop_index(batch_op.f('ix_products_name'))
         batch_op.drop_index(batch_op.f('ix_products_created_at'))
         batch_op.drop_index(batch_op.f('ix_products_category_id'))
+        batch_op.drop_index('ix_products_category_active_rating_id')
         batch_op.drop_index('ix_products_category_active_price')
+        batch_op.drop_index('ix_products_category_active_created')
+        batch_op.drop_index('ix_products_active_rating_id')
+        batch_op.drop_index('ix_products_active_price_id')
         batch_op.drop_index('ix_products_active_created')
 
     op.drop_table('products')

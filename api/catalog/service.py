@@ -1,0 +1,376 @@
+"""The catalogue: categories, products, price history and the product listing."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import astuple, dataclass
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import ColumnElement, Numeric, Select, cast, func, literal, select, true
+from sqlalchemy.orm import Session
+
+from api.alerts.service import check_price_alerts
+from api.catalog.models import Category, PriceHistory, Product
+from api.catalog.schemas import (
+    CategoryCreate,
+    CategoryOut,
+    CategoryRef,
+    ListingQuery,
+    ListingSort,
+    PriceHistoryOut,
+    ProductCreate,
+    ProductOut,
+    ProductUpdate,
+    ShopRef,
+)
+from api.core.deps import Principal
+from api.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from api.db.types import MONEY_SCALE
+from api.outbox.service import Uow
+from api.outbox.types import EventType
+from api.shops.models import Shop
+from api.shops.service import owned_shop
+
+_QUANTUM = Decimal(1).scaleb(-MONEY_SCALE)
+
+
+def money(value: Decimal) -> Decimal:
+    """Prices are kept and shown with the store's 8 decimal places (MoneyIn allows no more)."""
+    return value.quantize(_QUANTUM)
+
+
+# --- categories -----------------------------------------------------------------------------------
+
+def slugify(name: str) -> str:
+    folded = unicodedata.normalize("NFKD", name)
+    folded = "".join(c for c in folded if not unicodedata.combining(c)).lower()
+    return re.sub(r"[\W_]+", "-", folded).strip("-")[:80].strip("-")
+
+
+def create_category(uow: Uow, body: CategoryCreate) -> Category:
+    s = uow.session
+    slug = slugify(body.name)
+    if not slug:
+        raise ValidationFailed("A category name needs a letter or a digit",
+                               details=[{"field": "name", "message": "needs a letter or a digit"}])
+    if body.parent_id is not None and s.get(Category, body.parent_id) is None:
+        raise ValidationFailed(f"Category {body.parent_id} does not exist", code="UNKNOWN_CATEGORY",
+                               details=[{"field": "parentId", "message": "unknown category"}])
+    clash = s.execute(select(Category.id).where((func.lower(Category.name) == body.name.lower())
+                                                | (Category.slug == slug))).first()
+    if clash is not None:
+        raise Conflict("A category with this name already exists", code="CATEGORY_EXISTS",
+                       details={"name": body.name, "slug": slug})
+    cat = Category(name=body.name, slug=slug, parent_id=body.parent_id, created_at=uow.now)
+    s.add(cat)
+    s.flush()
+    uow.emit(EventType.category_created, "category", cat.id,
+             {"name": cat.name, "slug": cat.slug, "parentId": cat.parent_id})
+    return cat
+
+
+def list_categories(db: Session) -> list[CategoryOut]:
+    rows = db.execute(select(Category).order_by(Category.name, Category.id)).scalars()
+    return [CategoryOut.model_validate(c) for c in rows]
+
+
+def _require_category(db: Session, category_id: int) -> None:
+    if db.execute(select(Category.id).where(Category.id == category_id)).first() is None:
+        raise ValidationFailed(f"Category {category_id} does not exist", code="UNKNOWN_CATEGORY",
+                               details=[{"field": "categoryId", "message": "unknown category"}])
+
+
+# --- products -------------------------------------------------------------------------------------
+
+def create_product(uow: Uow, principal: Principal, shop_id: int, body: ProductCreate) -> ProductOut:
+    s = uow.session
+    shop = owned_shop(s, principal, shop_id)
+    if body.category_id is not None:
+        _require_category(s, body.category_id)
+    product = Product(shop_id=shop.id, category_id=body.category_id, name=body.name,
+                      description=body.description, price=money(body.price), currency=body.currency,
+                      stock=body.stock, views=0, sales_count=0, rating=0.0, rating_count=0, is_active=True,
+                      created_at=uow.now, updated_at=uow.now)
+    s.add(product)
+    s.flush()
+    uow.emit(EventType.product_created, "product", product.id,
+             {"name": product.name, "price": str(product.price), "currency": product.currency,
+              "stock": product.stock, "categoryId": product.category_id},
+             shop_id=shop.id, product_id=product.id)
+    return product_detail(s, product.id)
+
+
+_DETAIL_COLUMNS = (Product.id, Product.shop_id, Shop.name.label("shop_name"), Shop.owner_id,
+                   Product.category_id, Category.name.label("category_name"),
+                   Category.slug.label("category_slug"), Product.name, Product.description, Product.price,
+                   Product.currency, Product.stock, Product.views, Product.sales_count, Product.rating,
+                   Product.rating_count, Product.is_active, Product.created_at, Product.updated_at)
+
+
+def _detail_row(db: Session, product_id: int) -> Any:
+    return db.execute(
+        select(*_DETAIL_COLUMNS)
+        .join(Shop, Shop.id == Product.shop_id)
+        .outerjoin(Category, Category.id == Product.category_id)
+        .where(Product.id == product_id)
+    ).first()
+
+
+def _detail_out(r: Any) -> ProductOut:
+    category = (CategoryRef(id=r.category_id, name=r.category_name, slug=r.category_slug)
+                if r.category_id is not None else None)
+    return ProductOut(id=r.id, shop_id=r.shop_id, shop=ShopRef(id=r.shop_id, name=r.shop_name),
+                      category_id=r.category_id, category=category, name=r.name, description=r.description,
+                      price=r.price, currency=r.currency, stock=r.stock, views=r.views,
+                      sales_count=r.sales_count, rating=r.rating, rating_count=r.rating_count,
+                      is_active=r.is_active, created_at=r.created_at, updated_at=r.updated_at)
+
+
+def product_detail(db: Session, product_id: int) -> ProductOut:
+    row = _detail_row(db, product_id)
+    if row is None:
+        raise NotFound("Product", product_id)
+    return _detail_out(row)
+
+
+def _can_manage(principal: Principal | None, owner_id: int) -> bool:
+    return principal is not None and (principal.user_id == owner_id or principal.is_admin)
+
+
+def visible_product(db: Session, principal: Principal | None, product_id: int) -> ProductOut:
+    """The product as the caller may see it: inactive products exist only for their owner (and admins)."""
+    row = _detail_row(db, product_id)
+    if row is None or (not row.is_active and not _can_manage(principal, row.owner_id)):
+        raise NotFound("Product", product_id)
+    return _detail_out(row)
+
+
+def update_product(uow: Uow, principal: Principal, product_id: int, body: ProductUpdate) -> ProductOut:
+    s = uow.session
+    product = s.execute(select(Product).where(Product.id == product_id)
+                        .with_for_update()).scalar_one_or_none()
+    if product is None:
+        raise NotFound("Product", product_id)
+    owner_id = s.execute(select(Shop.owner_id).where(Shop.id == product.shop_id)).scalar_one()
+    if not _can_manage(principal, owner_id):
+        if not product.is_active:  # hidden from everyone but its owner: do not reveal it
+            raise NotFound("Product", product_id)
+        raise Forbidden("Only the shop's owner can change this product")
+    changes = body.model_dump(exclude_unset=True)
+    if not changes:
+        raise ValidationFailed("Nothing to update", details=[])
+    if changes.get("category_id") is not None:
+        _require_category(s, changes["category_id"])
+    if "price" in changes:
+        changes["price"] = money(changes["price"])
+
+    old_price, old_currency = product.price, product.currency
+    before: dict[str, Any] = {}
+    for key, value in changes.items():
+        if getattr(product, key) != value:
+            before[key] = getattr(product, key)
+            setattr(product, key, value)
+    if not before:
+        return product_detail(s, product_id)
+    product.updated_at = uow.now
+    s.flush()
+
+    price_moved = "price" in before or "currency" in before
+    if price_moved:
+        s.add(PriceHistory(product_id=product.id, old_price=old_price, new_price=product.price,
+                           currency=product.currency, changed_by=principal.user_id, changed_at=uow.now))
+        uow.emit(EventType.price_changed, "product", product.id,
+                 {"oldPrice": str(old_price), "newPrice": str(product.price), "oldCurrency": old_currency,
+                  "currency": product.currency},
+                 shop_id=product.shop_id, product_id=product.id)
+        if product.currency == old_currency:
+            # A target price is in the product's currency: after a currency switch it means nothing.
+            check_price_alerts(uow, product.id, product.price, product.currency, product.name)
+    other = {k: v for k, v in before.items() if k not in ("price", "currency")}
+    if other:
+        uow.emit(EventType.product_updated, "product", product.id,
+                 {"changes": {k: {"old": _jsonable(v), "new": _jsonable(getattr(product, k))}
+                              for k, v in other.items()}},
+                 shop_id=product.shop_id, product_id=product.id)
+    return product_detail(s, product_id)
+
+
+def _jsonable(value: Any) -> Any:
+    return str(value) if isinstance(value, Decimal) else value
+
+
+def price_history(db: Session, principal: Principal | None, product_id: int, *, page: int,
+                  page_size: int) -> tuple[list[dict[str, Any]], int]:
+    visible_product(db, principal, product_id)
+    total = db.execute(select(func.count()).select_from(PriceHistory)
+                       .where(PriceHistory.product_id == product_id)).scalar_one()
+    rows = db.execute(
+        select(PriceHistory.id, PriceHistory.old_price, PriceHistory.new_price, PriceHistory.currency,
+               PriceHistory.changed_at)
+        .where(PriceHistory.product_id == product_id)
+        .order_by(PriceHistory.changed_at.desc(), PriceHistory.id.desc())
+        .offset((page - 1) * page_size).limit(page_size)
+    ).all()
+    return [PriceHistoryOut.model_validate(r).model_dump(mode="json", by_alias=True) for r in rows], total
+
+
+# --- listing --------------------------------------------------------------------------------------
+
+# The columns of a product card (no description: the detail page has it).
+CARD_COLUMNS = (Product.id, Product.shop_id, Product.category_id, Product.name, Product.price,
+                Product.currency, Product.stock, Product.views, Product.sales_count, Product.rating,
+                Product.rating_count, Product.created_at)
+
+POPULARITY = Product.views + Product.sales_count
+
+
+def sort_key(sort: str) -> str:
+    """The column a sort reads: newest, price, rating or popular."""
+    return "price" if sort in (ListingSort.price_asc, ListingSort.price_desc) else sort
+
+
+def sort_order(sort: str) -> list[ColumnElement[Any]]:
+    """ORDER BY of a listing sort. Each has an index on (is_active, key, id), and one per shop and per
+    category on (shop_id | category_id, is_active, key, id), so a page is read in index order."""
+    if sort == ListingSort.price_asc:
+        return [Product.price.asc(), Product.id.asc()]
+    if sort == ListingSort.price_desc:
+        return [Product.price.desc(), Product.id.desc()]
+    if sort == ListingSort.rating:
+        return [Product.rating.desc(), Product.id.desc()]
+    if sort == ListingSort.popular:
+        return [POPULARITY.desc(), Product.id.desc()]
+    return [Product.created_at.desc(), Product.id.desc()]
+
+
+@dataclass(frozen=True)
+class ProductFilter:
+    """Filters on products (active ones only) shared by the listing and the search."""
+
+    shop_id: int | None = None
+    category_id: int | None = None
+    min_price: Decimal | None = None
+    max_price: Decimal | None = None
+    min_rating: float | None = None
+    in_stock: bool | None = None
+
+    def equality_terms(self) -> list[ColumnElement[bool]]:
+        terms: list[ColumnElement[bool]] = [Product.is_active == true()]
+        if self.shop_id is not None:
+            terms.append(Product.shop_id == self.shop_id)
+        if self.category_id is not None:
+            terms.append(Product.category_id == self.category_id)
+        if self.in_stock is True:
+            terms.append(Product.stock > 0)
+        elif self.in_stock is False:
+            terms.append(Product.stock == 0)
+        return terms
+
+    def ranges(self) -> dict[str, tuple[Any, Any]]:
+        out: dict[str, tuple[Any, Any]] = {}
+        if self.min_price is not None or self.max_price is not None:
+            out["price"] = (self.min_price, self.max_price)
+        if self.min_rating is not None:
+            out["rating"] = (self.min_rating, None)
+        return out
+
+    def range_terms(self, *, indexable: Sequence[str] = ("price", "rating")) -> list[ColumnElement[bool]]:
+        """Range terms; those not in `indexable` are written so that SQLite cannot drive a scan with them
+        (CAST on both sides: same values, same numeric comparison, no index)."""
+        terms: list[ColumnElement[bool]] = []
+        for key, (lo, hi) in self.ranges().items():
+            col: Any = Product.price if key == "price" else Product.rating
+            hidden = key not in indexable
+            target = cast(col, Numeric()) if hidden else col
+            for bound, is_lo in ((lo, True), (hi, False)):
+                if bound is None:
+                    continue
+                value = cast(literal(bound, col.type), Numeric()) if hidden else literal(bound, col.type)
+                terms.append(target >= value if is_lo else target <= value)
+        return terms
+
+    def terms(self) -> list[ColumnElement[bool]]:
+        return self.equality_terms() + self.range_terms()
+
+    @property
+    def count_key(self) -> tuple[Any, ...]:
+        return astuple(self)
+
+
+def page_terms(db: Session, f: ProductFilter, sort: str, *, total: int, window: int,
+               joined: bool = False) -> list[ColumnElement[bool]]:
+    """The WHERE terms to read one page with. SQLite's planner has no statistics on value ranges and
+    prefers a range filter's index (then sorts every match) over walking the sort's index; with the
+    exact total known, walk the sort's index whenever that reads fewer rows:
+    about window * base / total rows (base = rows without the range filters) against `total`."""
+    ranges = f.ranges()
+    key = sort_key(sort)
+    if db.get_bind().dialect.name != "sqlite" or joined or not (ranges.keys() - {key}):
+        return f.terms()
+    eq = f.equality_terms()
+    base = COUNTS.count(db, ("base", f.shop_id, f.category_id, f.in_stock),
+                        select(func.count()).select_from(Product).where(*eq))
+    walk = window * base / max(total, 1)
+    if walk > 2 * total:
+        return f.terms()
+    return eq + f.range_terms(indexable=[key])
+
+
+def card(r: Any) -> dict[str, Any]:
+    """A product card from a row of CARD_COLUMNS and shop_name."""
+    return {"id": r.id, "shopId": r.shop_id, "shopName": r.shop_name, "categoryId": r.category_id,
+            "name": r.name, "price": r.price, "currency": r.currency, "stock": r.stock, "views": r.views,
+            "salesCount": r.sales_count, "rating": r.rating, "ratingCount": r.rating_count,
+            "createdAt": r.created_at}
+
+
+class CountCache:
+    """Totals of large result sets, reused for a few seconds.
+
+    Counting a six-figure result set costs more than reading the page itself, and a total that is a
+    few seconds old matters to no one paging through 100k products. Totals below `min_total` are
+    always counted afresh (they are cheap), so small listings, such as most shops', are never stale."""
+
+    def __init__(self, *, min_total: int = 1000, ttl_seconds: float = 5.0, max_entries: int = 4096) -> None:
+        self.min_total = min_total
+        self.ttl = ttl_seconds
+        self.max_entries = max_entries
+        self._data: dict[Any, tuple[float, int]] = {}
+        self._lock = threading.Lock()
+
+    def count(self, db: Session, key: Any, query: Select[Any]) -> int:
+        full_key = (str(db.get_bind().engine.url), key)
+        hit = self._data.get(full_key)
+        if hit is not None and hit[0] > time.monotonic():
+            return hit[1]
+        total = int(db.execute(query).scalar_one())
+        if total >= self.min_total:
+            with self._lock:
+                if len(self._data) >= self.max_entries:
+                    self._data.clear()
+                self._data[full_key] = (time.monotonic() + self.ttl, total)
+        return total
+
+
+COUNTS = CountCache()
+
+
+def list_products(db: Session, q: ListingQuery) -> tuple[list[dict[str, Any]], int]:
+    f = ProductFilter(shop_id=q.shop_id, category_id=q.category_id, min_price=q.min_price,
+                      max_price=q.max_price, in_stock=q.in_stock)
+    total = COUNTS.count(db, ("listing", *f.count_key),
+                         select(func.count()).select_from(Product).where(*f.terms()))
+    offset = (q.page - 1) * q.page_size
+    if total <= offset:
+        return [], total
+    where = page_terms(db, f, q.sort, total=total, window=offset + q.page_size)
+    rows = db.execute(
+        select(*CARD_COLUMNS, Shop.name.label("shop_name")).join(Shop, Shop.id == Product.shop_id)
+        .where(*where).order_by(*sort_order(q.sort)).offset(offset).limit(q.page_size)
+    ).all()
+    return [card(r) for r in rows], total

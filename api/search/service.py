@@ -1,0 +1,298 @@
+"""Product search (seed 001 §8): full text, category, price, rating, distance and delivery filters.
+
+Full text is an FTS5 external-content table on SQLite (active products only, bm25 relevance) and a
+trigger-maintained tsvector with a partial GIN index on PostgreSQL (ts_rank relevance); see migration
+0002. Distance filters shops by a bounding box first (ix_shops_lat_lon), then by the exact great-circle
+distance (the `haversine_km` SQL function on both databases)."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import structlog
+from sqlalchemy import (
+    CTE,
+    ColumnElement,
+    FromClause,
+    Select,
+    column,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    table,
+)
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.util import ClauseAdapter
+
+from api.catalog.models import Product
+from api.catalog.service import CARD_COLUMNS, COUNTS, ProductFilter, card, page_terms, sort_order
+from api.db.engine import EARTH_RADIUS_KM, Store
+from api.outbox.service import Uow
+from api.outbox.types import EventType
+from api.search.schemas import SearchQuery, SearchSort
+from api.shops.models import Shop
+
+log = structlog.get_logger("api.search")
+
+MAX_TERMS = 8
+MAX_TERM_LENGTH = 64
+_TERM = re.compile(r"[^\W_]+")  # letters and digits; everything else separates terms
+# PostgreSQL's 'english' stop words (snowball): dropped from every query, so that both databases
+# match the same products ("case for phone" needs no "for" in the text on SQLite either).
+STOP_WORDS = frozenset({
+    "a", "about", "above", "after", "again", "against", "all", "am", "an", "and", "any", "are",
+    "as", "at", "be", "because", "been", "before", "being", "below", "between", "both", "but", "by",
+    "can", "did", "do", "does", "doing", "don", "down", "during", "each", "few", "for", "from",
+    "further", "had", "has", "have", "having", "he", "her", "here", "hers", "herself", "him",
+    "himself", "his", "how", "i", "if", "in", "into", "is", "it", "its", "itself", "just", "me",
+    "more", "most", "my", "myself", "no", "nor", "not", "now", "of", "off", "on", "once", "only",
+    "or", "other", "our", "ours", "ourselves", "out", "over", "own", "s", "same", "she", "should",
+    "so", "some", "such", "t", "than", "that", "the", "their", "theirs", "them", "themselves",
+    "then", "there", "these", "they", "this", "those", "through", "to", "too", "under", "until",
+    "up", "very", "was", "we", "were", "what", "when", "where", "which", "while", "who", "whom",
+    "why", "will", "with", "you", "your", "yours", "yourself", "yourselves",
+})
+_FTS_WEIGHTS = "4.0, 1.0"  # bm25 weight of name, description
+FTS = table("products_fts", column("rowid"))  # SQLite only (migration 0002)
+
+
+def terms(q: str | None) -> list[str]:
+    if not q:
+        return []
+    return [t[:MAX_TERM_LENGTH] for t in _TERM.findall(q.lower()) if t not in STOP_WORDS][:MAX_TERMS]
+
+
+MIN_PREFIX = 3  # a shorter last term is matched whole ("tv"), not as a prefix of half the vocabulary
+
+
+def fts5_query(words: list[str]) -> str:
+    """All terms, each a quoted string (no FTS5 operator can come from the user); the last one a prefix."""
+    return " ".join(f'"{w}"' for w in words) + ("*" if len(words[-1]) >= MIN_PREFIX else "")
+
+
+def tsquery(words: list[str]) -> str:
+    """The same for to_tsquery: quoted lexemes joined with &, the last one a prefix."""
+    return " & ".join(f"'{w}'" for w in words) + (":*" if len(words[-1]) >= MIN_PREFIX else "")
+
+
+@dataclass(frozen=True)
+class Box:
+    lat_min: float
+    lat_max: float
+    lon_ranges: tuple[tuple[float, float], ...]  # empty: every longitude
+
+
+def bounding_box(lat: float, lon: float, radius_km: float) -> Box:
+    """The lat/lon box that holds the circle (wider near the poles, split across the antimeridian)."""
+    margin = 1e-6
+    angular = radius_km / EARTH_RADIUS_KM
+    dlat = math.degrees(angular) + margin
+    lat_min, lat_max = lat - dlat, lat + dlat
+    if lat_min <= -90 or lat_max >= 90:
+        return Box(max(lat_min, -90.0), min(lat_max, 90.0), ())
+    ratio = math.sin(angular) / math.cos(math.radians(lat))
+    if angular >= math.pi / 2 or ratio >= 1:
+        return Box(lat_min, lat_max, ())
+    dlon = math.degrees(math.asin(ratio)) + margin
+    lon_min, lon_max = lon - dlon, lon + dlon
+    if lon_min < -180:
+        return Box(lat_min, lat_max, ((lon_min + 360, 180.0), (-180.0, lon_max)))
+    if lon_max > 180:
+        return Box(lat_min, lat_max, ((lon_min, 180.0), (-180.0, lon_max - 360)))
+    return Box(lat_min, lat_max, ((lon_min, lon_max),))
+
+
+def _near_shops(q: SearchQuery) -> CTE:
+    """Shops within the radius, with their distance: a few hundred rows at most, computed once."""
+    assert q.lat is not None and q.lon is not None and q.radius_km is not None
+    box = bounding_box(q.lat, q.lon, q.radius_km)
+    distance = func.haversine_km(literal(q.lat), literal(q.lon), Shop.latitude, Shop.longitude)
+    conds: list[ColumnElement[bool]] = [Shop.latitude.between(box.lat_min, box.lat_max)]
+    if box.lon_ranges:
+        conds.append(or_(*(Shop.longitude.between(lo, hi) for lo, hi in box.lon_ranges)))
+    if q.delivery is not None:
+        conds.append(Shop.delivery_available == q.delivery)
+    inner = select(Shop.id, Shop.name, distance.label("distance_km")).where(*conds).subquery("box")
+    return (select(inner.c.id, inner.c.name, inner.c.distance_km)
+            .where(inner.c.distance_km <= q.radius_km).cte("near").prefix_with("MATERIALIZED"))
+
+
+def _fts5_matches(words: list[str], *, ranked: bool) -> tuple[Select[Any], Select[Any]]:
+    """SQLite: ids (and bm25 rank, smaller is better, name weighted over description) of the products
+    matching the words, and their count. The FTS index holds the active products only."""
+    match = literal_column("products_fts").match(fts5_query(words))
+    cols: list[Any] = [FTS.c.rowid.label("id")]
+    if ranked:
+        cols.append(literal_column(f"bm25(products_fts, {_FTS_WEIGHTS})").label("rank"))
+    return select(*cols).where(match), select(func.count()).select_from(FTS).where(match)
+
+
+def _tsvector_match(words: list[str]) -> tuple[ColumnElement[bool], ColumnElement[float]]:
+    """PostgreSQL: the GIN-indexed match and its rank (negated ts_rank: smaller is better, as bm25)."""
+    vector: ColumnElement[Any] = literal_column("products.search_vector")
+    query = func.to_tsquery(literal_column("'english'::regconfig"), literal(tsquery(words)))
+    return vector.op("@@")(query), -func.ts_rank(vector, query)
+
+
+def search(db: Session, q: SearchQuery) -> tuple[list[dict[str, Any]], int]:
+    """One page of matching products and the total. With words, the text matches drive the query: they
+    are read from the text index first (a materialized CTE), never tested row by row while walking a
+    price or shop index (prices, shops and words are correlated: "miner" is expensive, so a cheapest-
+    first walk of the price index would test most of the catalogue before finding one)."""
+    dialect = db.get_bind().dialect.name
+    words = terms(q.q)
+    if q.q and not words:
+        return [], 0  # nothing searchable in the text (punctuation, stop words): nothing matches
+    sort = q.sort or (SearchSort.relevance if words else SearchSort.newest)
+    if sort is SearchSort.relevance and not words:
+        sort = SearchSort.newest
+    ranked = sort is SearchSort.relevance
+    offset = (q.page - 1) * q.page_size
+    f = ProductFilter(category_id=q.category, min_price=q.min_price, max_price=q.max_price,
+                      min_rating=q.min_rating)
+    text_only = f == ProductFilter() and not q.geo and q.delivery is None
+
+    near_ids: list[int] | None = None
+    if q.geo and words:
+        # Text matches are few: keep those of the shops found near, listed (so that a planner knows
+        # how many), and compute each match's distance from its shop row.
+        near_ids = list(db.execute(select(_near_shops(q).c.id)).scalars())
+        if not near_ids:
+            return [], 0
+
+    product_terms: list[ColumnElement[bool]] = f.terms()  # on products' own columns
+    if near_ids is not None:
+        product_terms.append(Product.shop_id.in_(near_ids))
+    conds: list[ColumnElement[bool]] = []  # on joined shops
+    source: FromClause = Product.__table__
+    columns: list[Any] = list(CARD_COLUMNS)
+    order: list[ColumnElement[Any]] = []
+    adapt: Callable[[Any], Any] = lambda expr: expr  # noqa: E731
+    count_query: Select[Any] | None = None
+    paged = False  # the page was cut in the text-match query already
+    shop_col: Any = Product.shop_id
+
+    if words and dialect == "sqlite":
+        matches, count_query = _fts5_matches(words, ranked=ranked)
+        if not text_only:
+            count_query = None
+        elif ranked:  # the best few straight from the index: products are read for one page only
+            matches = (matches.order_by(literal_column("rank"), literal_column("id").desc())
+                       .offset(offset).limit(q.page_size))
+            paged = True
+        matched = matches.cte("text_match").prefix_with("MATERIALIZED")
+        source = matched.join(source, Product.id == matched.c.id)
+        if ranked:
+            order = [matched.c.rank.asc(), Product.id.desc()]
+    elif words:
+        match, rank = _tsvector_match(words)
+        count_query = select(func.count()).select_from(Product).where(match, *product_terms)
+        # Every product column the page needs is read in the (bitmap) scan of the matches.
+        matched = (select(*CARD_COLUMNS, *([rank.label("rank")] if ranked else []))
+                   .where(match, *product_terms).cte("text_match").prefix_with("MATERIALIZED"))
+        source, product_terms, shop_col = matched, [], matched.c.shop_id
+        adapt = ClauseAdapter(matched).traverse
+        columns = [matched.c[c.key] for c in CARD_COLUMNS]
+        if ranked:
+            order = [matched.c.rank.asc(), matched.c.id.desc()]
+
+    shop_name: Any = None
+    distance: ColumnElement[float] | None = None
+    count_source: FromClause | None = None
+    if near_ids is not None:
+        assert q.lat is not None and q.lon is not None
+        source = source.join(Shop, Shop.id == shop_col)
+        shop_name = Shop.name
+        distance = func.haversine_km(literal(q.lat), literal(q.lon), Shop.latitude, Shop.longitude)
+    elif q.geo:
+        # Every product of the shops found near: read shop by shop, the distance computed per shop.
+        near = _near_shops(q)
+        source = source.join(near, near.c.id == shop_col)
+        shop_name, distance = near.c.name, near.c.distance_km
+    else:  # the shop's name, and its delivery flag if asked for
+        if q.delivery is None:
+            count_source = source  # the shop is joined for its name only: no need to count through it
+        source = source.join(Shop, Shop.id == shop_col)
+        if q.delivery is not None:
+            conds.append(Shop.delivery_available == q.delivery)
+        shop_name = Shop.name
+
+    if sort is SearchSort.distance:
+        assert distance is not None
+        order = [distance.asc(), adapt(Product.id.asc())]
+    elif not ranked:
+        order = [adapt(o) for o in sort_order(sort.value)]
+
+    if count_query is None or conds:
+        count_query = (select(func.count()).select_from(source if count_source is None else count_source)
+                       .where(*product_terms, *conds))
+    key = ("search", tuple(words), *f.count_key, q.lat, q.lon, q.radius_km, q.delivery)
+    # The page query reads every text match anyway (to sort them): it counts them on the way (a window
+    # count) instead of reading them twice. Text alone on SQLite is counted on the FTS index instead.
+    count_in_page = bool(words) and not paged and not (dialect == "sqlite" and text_only)
+    total = 0
+    if not count_in_page:
+        total = COUNTS.count(db, key, count_query)
+        if total <= offset:
+            return [], total
+
+    if not words and not q.geo and q.delivery is None:
+        product_terms = page_terms(db, f, sort.value, total=total, window=offset + q.page_size)
+    columns.append(shop_name.label("shop_name"))
+    if distance is not None:
+        columns.append(distance.label("distance_km"))
+    if count_in_page:
+        columns.append(func.count().over().label("total"))
+    page = select(*columns).select_from(source).where(*product_terms, *conds).order_by(*order)
+    if not paged:
+        page = page.offset(offset).limit(q.page_size)
+    rows = db.execute(page).all()
+    if count_in_page:
+        total = rows[0].total if rows else COUNTS.count(db, key, count_query)
+    items = []
+    for r in rows:
+        item = card(r)
+        if distance is not None:
+            item["distanceKm"] = round(r.distance_km, 3)
+        items.append(item)
+    return items, total
+
+
+@dataclass(frozen=True)
+class SearchRecord:
+    at: datetime
+    user_id: int | None
+    request_id: str | None
+    ip_address: str | None
+    query: SearchQuery
+    total: int
+
+
+def record_search(uow: Uow, record: SearchRecord) -> None:
+    """The search.performed event: the text, its terms, the filters, the total, the user if signed in."""
+    q = record.query
+    filters = q.model_dump(mode="json", by_alias=True, exclude_none=True,
+                           exclude={"q", "page", "page_size", "sort"})
+    uow.emit(EventType.search_performed, "search", None,
+             {"query": q.q, "terms": terms(q.q), "filters": filters, "sort": q.sort.value if q.sort else None,
+              "page": q.page, "pageSize": q.page_size, "total": record.total, "userId": record.user_id})
+
+
+def record_search_in_store(store: Store, record: SearchRecord) -> None:
+    """Writes the event in its own small transaction (run after the response is sent). A failure loses
+    one analytics event and is logged; the searcher already has the results."""
+    try:
+        with store.write() as session:
+            uow = Uow(session=session, now=record.at, actor_user_id=record.user_id,
+                      request_id=record.request_id, ip_address=record.ip_address)
+            record_search(uow, record)
+            uow.commit()
+    except Exception:
+        log.exception("search_event_failed", request_id=record.request_id)
