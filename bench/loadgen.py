@@ -38,10 +38,16 @@ class HttpError(Exception):
     pass
 
 
+class StaleConnection(Exception):
+    """A kept-alive connection the server had already closed: nothing was answered, safe to retry."""
+
+
 class Connection:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader, self.writer = reader, writer
         self.closed = False
+        self.requests = 0
+        self.idle_since = time.monotonic()
 
     @classmethod
     async def open(cls, host: str, port: int) -> Connection:
@@ -49,9 +55,17 @@ class Connection:
         return cls(reader, writer)
 
     async def get(self, path: str, host_header: bytes, keep_body: bool = False) -> tuple[int, bytes]:
-        self.writer.write(b"GET " + path.encode() + b" HTTP/1.1\r\nHost: " + host_header
-                          + b"\r\nAccept: application/json\r\n\r\n")
-        head = await self.reader.readuntil(b"\r\n\r\n")
+        reused = self.requests > 0
+        self.requests += 1
+        try:
+            self.writer.write(b"GET " + path.encode() + b" HTTP/1.1\r\nHost: " + host_header
+                              + b"\r\nAccept: application/json\r\n\r\n")
+            head = await self.reader.readuntil(b"\r\n\r\n")
+        except (asyncio.IncompleteReadError, ConnectionResetError, BrokenPipeError) as exc:
+            partial = getattr(exc, "partial", b"")
+            if reused and not partial:
+                raise StaleConnection from exc
+            raise
         lines = head.split(b"\r\n")
         status = int(lines[0].split(b" ", 2)[1])
         length = -1
@@ -90,10 +104,16 @@ class Connection:
 
 
 class Pool:
-    """Keep-alive connections to one server; a request takes an idle one or opens another."""
+    """Keep-alive connections to one server; a request takes an idle one or opens another.
 
-    def __init__(self, host: str, port: int, max_connections: int = 1024) -> None:
+    Like any HTTP client, a request that finds its kept-alive connection already closed by the server
+    (uvicorn closes connections idle for 5 s) is sent again on a new connection; connections idle for
+    longer than `max_idle` are not reused at all."""
+
+    def __init__(self, host: str, port: int, max_connections: int = 1024, max_idle: float = 4.0) -> None:
         self.host, self.port = host, port
+        self.max_idle = max_idle
+        self.retries = 0
         self.host_header = f"{host}:{port}".encode()
         self.idle: deque[Connection] = deque()
         self.opened = 0
@@ -101,18 +121,41 @@ class Pool:
 
     async def get(self, path: str, keep_body: bool = False) -> tuple[int, bytes]:
         async with self.slots:
-            conn = self.idle.pop() if self.idle else None
+            conn = self._idle_connection()
             if conn is None:
-                conn = await Connection.open(self.host, self.port)
-                self.opened += 1
+                conn = await self._open()
             try:
                 result = await conn.get(path, self.host_header, keep_body)
+            except StaleConnection:
+                conn.close()
+                self.retries += 1
+                conn = await self._open()
+                try:
+                    result = await conn.get(path, self.host_header, keep_body)
+                except BaseException:
+                    conn.close()
+                    raise
             except BaseException:
                 conn.close()
                 raise
             if not conn.closed:
+                conn.idle_since = time.monotonic()
                 self.idle.append(conn)
             return result
+
+    def _idle_connection(self) -> Connection | None:
+        now = time.monotonic()
+        while self.idle:
+            conn = self.idle.pop()  # the most recently used: the likeliest to be alive
+            if now - conn.idle_since < self.max_idle:
+                return conn
+            conn.close()
+        return None
+
+    async def _open(self) -> Connection:
+        conn = await Connection.open(self.host, self.port)
+        self.opened += 1
+        return conn
 
     def close(self) -> None:
         while self.idle:
@@ -143,6 +186,7 @@ class RunResult:
     server_cpu_seconds: float | None = None
     machine_busy: float | None = None  # share of all cores busy during the run
     connections_opened: int = 0
+    stale_retries: int = 0  # requests re-sent because the server had closed their idle connection
     late_sends: int = 0  # sends that left more than 5 ms after their scheduled time (client overload)
 
     @property
@@ -170,7 +214,12 @@ class RunResult:
             "serverCpuPercent": None if self.server_cpu_seconds is None
             else round(100 * self.server_cpu_seconds / wall, 1),
             "machineBusyPercent": None if self.machine_busy is None else round(100 * self.machine_busy, 1),
-            "connectionsOpened": self.connections_opened, "lateSends": self.late_sends,
+            # CPU (percent of one core) that neither the server nor this client used: other work
+            "otherCpuPercent": None if self.machine_busy is None or self.server_cpu_seconds is None
+            else round(max(0.0, 100 * (self.machine_busy * (os.cpu_count() or 1)
+                                       - (self.server_cpu_seconds + self.client_cpu_seconds) / wall)), 1),
+            "connectionsOpened": self.connections_opened, "staleRetries": self.stale_retries,
+            "lateSends": self.late_sends,
         }
 
 
@@ -294,7 +343,7 @@ async def open_loop(host: str, port: int, name: str, next_path: Callable[[], str
         on_progress(total, total)
     result.client_cpu_seconds, result.server_cpu_seconds = cpu.client, cpu.server
     result.machine_busy = cpu.machine
-    result.connections_opened = pool.opened
+    result.connections_opened, result.stale_retries = pool.opened, pool.retries
     pool.close()
     return result
 

@@ -39,6 +39,8 @@ class Product(Base):
         Index("ix_products_shop_active_rating_id", "shop_id", "is_active", "rating", "id"),
         Index("ix_products_category_active_created", "category_id", "is_active", "created_at"),
         Index("ix_products_category_active_rating_id", "category_id", "is_active", "rating", "id"),
+        # Counts the in-stock filter of the listing without reading the table.
+        Index("ix_products_active_stock", "is_active", "stock"),
     )
 
     id: Mapped[int] = pk()

@@ -9,9 +9,10 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import astuple, dataclass
 from decimal import Decimal
-from typing import Any
+from functools import lru_cache
+from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, Numeric, Select, cast, func, literal, select, true
+from sqlalchemy import ColumnElement, Numeric, Select, bindparam, cast, func, select, true
 from sqlalchemy.orm import Session
 
 from api.alerts.service import check_price_alerts
@@ -112,13 +113,14 @@ _DETAIL_COLUMNS = (Product.id, Product.shop_id, Shop.name.label("shop_name"), Sh
                    Product.rating_count, Product.is_active, Product.created_at, Product.updated_at)
 
 
+_DETAIL = (select(*_DETAIL_COLUMNS)
+           .join(Shop, Shop.id == Product.shop_id)
+           .outerjoin(Category, Category.id == Product.category_id)
+           .where(Product.id == bindparam("product_id")))
+
+
 def _detail_row(db: Session, product_id: int) -> Any:
-    return db.execute(
-        select(*_DETAIL_COLUMNS)
-        .join(Shop, Shop.id == Product.shop_id)
-        .outerjoin(Category, Category.id == Product.category_id)
-        .where(Product.id == product_id)
-    ).first()
+    return db.execute(_DETAIL, {"product_id": product_id}).first()
 
 
 def _detail_out(r: Any) -> ProductOut:
@@ -248,6 +250,33 @@ def sort_order(sort: str) -> list[ColumnElement[Any]]:
     return [Product.created_at.desc(), Product.id.desc()]
 
 
+class FilterShape(NamedTuple):
+    """Which filters a request sets (their values travel as bound parameters): with the sort, the shape
+    picks one prepared statement, built once and reused (building SQL costs more than running it)."""
+
+    shop: bool = False
+    category: bool = False
+    min_price: bool = False
+    max_price: bool = False
+    min_rating: bool = False
+    in_stock: bool | None = None
+
+    @property
+    def ranges(self) -> frozenset[str]:
+        out = set()
+        if self.min_price or self.max_price:
+            out.add("price")
+        if self.min_rating:
+            out.add("rating")
+        return frozenset(out)
+
+    def without_ranges(self) -> FilterShape:
+        return self._replace(min_price=False, max_price=False, min_rating=False)
+
+
+RANGE_KEYS = ("price", "rating")
+
+
 @dataclass(frozen=True)
 class ProductFilter:
     """Filters on products (active ones only) shared by the listing and the search."""
@@ -259,66 +288,68 @@ class ProductFilter:
     min_rating: float | None = None
     in_stock: bool | None = None
 
-    def equality_terms(self) -> list[ColumnElement[bool]]:
-        terms: list[ColumnElement[bool]] = [Product.is_active == true()]
-        if self.shop_id is not None:
-            terms.append(Product.shop_id == self.shop_id)
-        if self.category_id is not None:
-            terms.append(Product.category_id == self.category_id)
-        if self.in_stock is True:
-            terms.append(Product.stock > 0)
-        elif self.in_stock is False:
-            terms.append(Product.stock == 0)
-        return terms
+    @property
+    def shape(self) -> FilterShape:
+        return FilterShape(self.shop_id is not None, self.category_id is not None, self.min_price is not None,
+                           self.max_price is not None, self.min_rating is not None, self.in_stock)
 
-    def ranges(self) -> dict[str, tuple[Any, Any]]:
-        out: dict[str, tuple[Any, Any]] = {}
-        if self.min_price is not None or self.max_price is not None:
-            out["price"] = (self.min_price, self.max_price)
-        if self.min_rating is not None:
-            out["rating"] = (self.min_rating, None)
-        return out
-
-    def range_terms(self, *, indexable: Sequence[str] = ("price", "rating")) -> list[ColumnElement[bool]]:
-        """Range terms; those not in `indexable` are written so that SQLite cannot drive a scan with them
-        (CAST on both sides: same values, same numeric comparison, no index)."""
-        terms: list[ColumnElement[bool]] = []
-        for key, (lo, hi) in self.ranges().items():
-            col: Any = Product.price if key == "price" else Product.rating
-            hidden = key not in indexable
-            target = cast(col, Numeric()) if hidden else col
-            for bound, is_lo in ((lo, True), (hi, False)):
-                if bound is None:
-                    continue
-                value = cast(literal(bound, col.type), Numeric()) if hidden else literal(bound, col.type)
-                terms.append(target >= value if is_lo else target <= value)
-        return terms
-
-    def terms(self) -> list[ColumnElement[bool]]:
-        return self.equality_terms() + self.range_terms()
+    def params(self) -> dict[str, Any]:
+        values = {"shop_id": self.shop_id, "category_id": self.category_id, "min_price": self.min_price,
+                  "max_price": self.max_price, "min_rating": self.min_rating}
+        return {k: v for k, v in values.items() if v is not None}
 
     @property
     def count_key(self) -> tuple[Any, ...]:
         return astuple(self)
 
 
-def page_terms(db: Session, f: ProductFilter, sort: str, *, total: int, window: int,
-               joined: bool = False) -> list[ColumnElement[bool]]:
-    """The WHERE terms to read one page with. SQLite's planner has no statistics on value ranges and
-    prefers a range filter's index (then sorts every match) over walking the sort's index; with the
-    exact total known, walk the sort's index whenever that reads fewer rows:
-    about window * base / total rows (base = rows without the range filters) against `total`."""
-    ranges = f.ranges()
-    key = sort_key(sort)
-    if db.get_bind().dialect.name != "sqlite" or joined or not (ranges.keys() - {key}):
-        return f.terms()
-    eq = f.equality_terms()
-    base = COUNTS.count(db, ("base", f.shop_id, f.category_id, f.in_stock),
-                        select(func.count()).select_from(Product).where(*eq))
+def filter_terms(shape: FilterShape, indexable: Sequence[str] = RANGE_KEYS) -> list[ColumnElement[bool]]:
+    """WHERE terms of a filter shape, on bound parameters named after ProductFilter's fields. Range
+    terms not in `indexable` are written so that SQLite cannot drive a scan with them (CAST on both
+    sides: the same values and numeric comparison, but no index)."""
+    terms: list[ColumnElement[bool]] = [Product.is_active == true()]
+    if shape.shop:
+        terms.append(Product.shop_id == bindparam("shop_id"))
+    if shape.category:
+        terms.append(Product.category_id == bindparam("category_id"))
+    if shape.in_stock is True:
+        terms.append(Product.stock > 0)
+    elif shape.in_stock is False:
+        terms.append(Product.stock == 0)
+    bounds: tuple[tuple[str, Any, str, bool, bool], ...] = (
+        ("price", Product.price, "min_price", shape.min_price, True),
+        ("price", Product.price, "max_price", shape.max_price, False),
+        ("rating", Product.rating, "min_rating", shape.min_rating, True),
+    )
+    for key, col, name, present, is_min in bounds:
+        if not present:
+            continue
+        target: Any = col
+        value: Any = bindparam(name, type_=col.type)
+        if key not in indexable:
+            target, value = cast(col, Numeric()), cast(value, Numeric())
+        terms.append(target >= value if is_min else target <= value)
+    return terms
+
+
+@lru_cache(maxsize=256)
+def count_statement(shape: FilterShape) -> Select[Any]:
+    return select(func.count()).select_from(Product).where(*filter_terms(shape))
+
+
+def choose_indexable(db: Session, f: ProductFilter, sort: str, *, total: int, window: int) -> tuple[str, ...]:
+    """The range filters a page query may use an index for. SQLite's planner has no statistics on value
+    ranges and prefers a range filter's index (then sorts every match) over walking the sort's index;
+    with the exact total known, walk the sort's index whenever that reads fewer rows: about
+    window * base / total (base = rows without the range filters) against `total`."""
+    shape, key = f.shape, sort_key(sort)
+    if db.get_bind().dialect.name != "sqlite" or not (shape.ranges - {key}):
+        return RANGE_KEYS
+    eq = shape.without_ranges()
+    base = COUNTS.count(db, ("base", f.shop_id, f.category_id, f.in_stock), count_statement(eq),
+                        ProductFilter(shop_id=f.shop_id, category_id=f.category_id).params())
     walk = window * base / max(total, 1)
-    if walk > 2 * total:
-        return f.terms()
-    return eq + f.range_terms(indexable=[key])
+    return RANGE_KEYS if walk > 2 * total else (key,)
 
 
 def card(r: Any) -> dict[str, Any]:
@@ -343,12 +374,12 @@ class CountCache:
         self._data: dict[Any, tuple[float, int]] = {}
         self._lock = threading.Lock()
 
-    def count(self, db: Session, key: Any, query: Select[Any]) -> int:
+    def count(self, db: Session, key: Any, query: Select[Any], params: dict[str, Any] | None = None) -> int:
         full_key = (str(db.get_bind().engine.url), key)
         hit = self._data.get(full_key)
         if hit is not None and hit[0] > time.monotonic():
             return hit[1]
-        total = int(db.execute(query).scalar_one())
+        total = int(db.execute(query, params or {}).scalar_one())
         if total >= self.min_total:
             with self._lock:
                 if len(self._data) >= self.max_entries:
@@ -358,19 +389,25 @@ class CountCache:
 
 
 COUNTS = CountCache()
+PAGE: tuple[Any, Any] = (bindparam("offset"), bindparam("limit"))
+
+
+@lru_cache(maxsize=1024)
+def _listing_page(shape: FilterShape, sort: str, indexable: tuple[str, ...]) -> Any:
+    return (select(*CARD_COLUMNS, Shop.name.label("shop_name")).join(Shop, Shop.id == Product.shop_id)
+            .where(*filter_terms(shape, indexable)).order_by(*sort_order(sort))
+            .offset(PAGE[0]).limit(PAGE[1]))
 
 
 def list_products(db: Session, q: ListingQuery) -> tuple[list[dict[str, Any]], int]:
     f = ProductFilter(shop_id=q.shop_id, category_id=q.category_id, min_price=q.min_price,
                       max_price=q.max_price, in_stock=q.in_stock)
-    total = COUNTS.count(db, ("listing", *f.count_key),
-                         select(func.count()).select_from(Product).where(*f.terms()))
+    params = f.params()
+    total = COUNTS.count(db, ("listing", *f.count_key), count_statement(f.shape), params)
     offset = (q.page - 1) * q.page_size
     if total <= offset:
         return [], total
-    where = page_terms(db, f, q.sort, total=total, window=offset + q.page_size)
-    rows = db.execute(
-        select(*CARD_COLUMNS, Shop.name.label("shop_name")).join(Shop, Shop.id == Product.shop_id)
-        .where(*where).order_by(*sort_order(q.sort)).offset(offset).limit(q.page_size)
-    ).all()
+    indexable = choose_indexable(db, f, q.sort, total=total, window=offset + q.page_size)
+    rows = db.execute(_listing_page(f.shape, q.sort.value, indexable),
+                      params | {"offset": offset, "limit": q.page_size}).all()
     return [card(r) for r in rows], total

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
 
 from api.auth.models import Role
 from api.core.clock import Clock
@@ -17,18 +18,21 @@ from api.core.settings import Settings
 from api.db.engine import Store
 from api.outbox.service import Uow
 
+# Dependencies that do no I/O are `async def`: FastAPI runs sync ones in the thread pool, and each hop
+# costs more than the work itself on hot read paths.
 
-def get_settings(request: Request) -> Settings:
+
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_store(request: Request) -> Store:
+async def get_store(request: Request) -> Store:
     store: Store = request.app.state.store
     return store
 
 
-def get_clock(request: Request) -> Clock:
+async def get_clock(request: Request) -> Clock:
     clock: Clock = request.app.state.clock
     return clock
 
@@ -38,13 +42,26 @@ StoreDep = Annotated[Store, Depends(get_store)]
 ClockDep = Annotated[Clock, Depends(get_clock)]
 
 
-def read_db(store: StoreDep) -> Iterator[Session]:
-    with store.read() as session:
+async def _session(factory: sessionmaker[Session]) -> AsyncIterator[Session]:
+    # Creating a session does no I/O (it connects on first use, in the handler's thread); closing one
+    # that still holds a connection rolls back, which is I/O, so that part goes to the thread pool.
+    session = factory()
+    try:
+        yield session
+    finally:
+        if session.in_transaction():
+            await run_in_threadpool(session.close)
+        else:
+            session.close()
+
+
+async def read_db(store: StoreDep) -> AsyncIterator[Session]:
+    async for session in _session(store.read):
         yield session
 
 
-def write_db(store: StoreDep) -> Iterator[Session]:
-    with store.write() as session:
+async def write_db(store: StoreDep) -> AsyncIterator[Session]:
+    async for session in _session(store.write):
         yield session
 
 
@@ -81,7 +98,7 @@ def _bearer(request: Request) -> str | None:
     return token.strip()
 
 
-def optional_principal(
+async def optional_principal(
     request: Request, settings: SettingsDep, store: StoreDep, clock: ClockDep
 ) -> Principal | None:
     token = _bearer(request)
@@ -89,16 +106,16 @@ def optional_principal(
         return None
     from api.auth.service import authenticate  # the auth domain depends on this module's types
 
-    return authenticate(store, settings, clock.now(), token)
+    return await run_in_threadpool(authenticate, store, settings, clock.now(), token)
 
 
-def require_principal(principal: Annotated[Principal | None, Depends(optional_principal)]) -> Principal:
+async def require_principal(principal: Annotated[Principal | None, Depends(optional_principal)]) -> Principal:
     if principal is None:
         raise Unauthorized()
     return principal
 
 
-def require_admin(principal: Annotated[Principal, Depends(require_principal)]) -> Principal:
+async def require_admin(principal: Annotated[Principal, Depends(require_principal)]) -> Principal:
     if not principal.is_admin:
         raise Forbidden("Admin role required")
     return principal
@@ -109,7 +126,7 @@ CurrentUser = Annotated[Principal, Depends(require_principal)]
 AdminUser = Annotated[Principal, Depends(require_admin)]
 
 
-def unit_of_work(request: Request, session: WriteDb, clock: ClockDep, principal: MaybeUser) -> Uow:
+async def unit_of_work(request: Request, session: WriteDb, clock: ClockDep, principal: MaybeUser) -> Uow:
     return Uow(
         session=session,
         now=clock.now(),

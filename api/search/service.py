@@ -12,27 +12,44 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from functools import lru_cache
+from typing import Any, NamedTuple
 
 import structlog
 from sqlalchemy import (
     CTE,
+    BigInteger,
     ColumnElement,
+    Float,
     FromClause,
     Select,
+    String,
+    any_,
+    bindparam,
     column,
     func,
-    literal,
     literal_column,
     or_,
     select,
     table,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.util import ClauseAdapter
 
 from api.catalog.models import Product
-from api.catalog.service import CARD_COLUMNS, COUNTS, ProductFilter, card, page_terms, sort_order
+from api.catalog.service import (
+    CARD_COLUMNS,
+    COUNTS,
+    PAGE,
+    RANGE_KEYS,
+    FilterShape,
+    ProductFilter,
+    card,
+    choose_indexable,
+    filter_terms,
+    sort_order,
+)
 from api.db.engine import EARTH_RADIUS_KM, Store
 from api.outbox.service import Uow
 from api.outbox.types import EventType
@@ -109,142 +126,167 @@ def bounding_box(lat: float, lon: float, radius_km: float) -> Box:
     return Box(lat_min, lat_max, ((lon_min, lon_max),))
 
 
-def _near_shops(q: SearchQuery) -> CTE:
-    """Shops within the radius, with their distance: a few hundred rows at most, computed once."""
-    assert q.lat is not None and q.lon is not None and q.radius_km is not None
-    box = bounding_box(q.lat, q.lon, q.radius_km)
-    distance = func.haversine_km(literal(q.lat), literal(q.lon), Shop.latitude, Shop.longitude)
-    conds: list[ColumnElement[bool]] = [Shop.latitude.between(box.lat_min, box.lat_max)]
-    if box.lon_ranges:
-        conds.append(or_(*(Shop.longitude.between(lo, hi) for lo, hi in box.lon_ranges)))
-    if q.delivery is not None:
-        conds.append(Shop.delivery_available == q.delivery)
+def _near_shops(lon_ranges: int, delivery: bool) -> CTE:
+    """Shops within the radius, with their distance: a few hundred rows at most, computed once.
+    Parameters: lat, lon, radius, lat_min, lat_max, lon_min_<i>, lon_max_<i> and delivery."""
+    distance = func.haversine_km(bindparam("lat", type_=Float()), bindparam("lon", type_=Float()),
+                                 Shop.latitude, Shop.longitude)
+    conds: list[ColumnElement[bool]] = [Shop.latitude.between(bindparam("lat_min"), bindparam("lat_max"))]
+    if lon_ranges:
+        conds.append(or_(*(Shop.longitude.between(bindparam(f"lon_min_{i}"), bindparam(f"lon_max_{i}"))
+                           for i in range(lon_ranges))))
+    if delivery:
+        conds.append(Shop.delivery_available == bindparam("delivery"))
     inner = select(Shop.id, Shop.name, distance.label("distance_km")).where(*conds).subquery("box")
     return (select(inner.c.id, inner.c.name, inner.c.distance_km)
-            .where(inner.c.distance_km <= q.radius_km).cte("near").prefix_with("MATERIALIZED"))
+            .where(inner.c.distance_km <= bindparam("radius", type_=Float())).cte("near")
+            .prefix_with("MATERIALIZED"))
 
 
-def _fts5_matches(words: list[str], *, ranked: bool) -> tuple[Select[Any], Select[Any]]:
+@lru_cache(maxsize=8)
+def _near_ids_statement(lon_ranges: int, delivery: bool) -> Select[Any]:
+    return select(_near_shops(lon_ranges, delivery).c.id)
+
+
+def _geo_params(q: SearchQuery) -> tuple[dict[str, Any], int]:
+    """The parameters of _near_shops, and how many longitude ranges its box has."""
+    assert q.lat is not None and q.lon is not None and q.radius_km is not None
+    box = bounding_box(q.lat, q.lon, q.radius_km)
+    params: dict[str, Any] = {"lat": q.lat, "lon": q.lon, "radius": q.radius_km, "lat_min": box.lat_min,
+                              "lat_max": box.lat_max}
+    for i, (lo, hi) in enumerate(box.lon_ranges):
+        params[f"lon_min_{i}"], params[f"lon_max_{i}"] = lo, hi
+    return params, len(box.lon_ranges)
+
+
+def _fts5_matches(*, ranked: bool) -> tuple[Select[Any], Select[Any]]:
     """SQLite: ids (and bm25 rank, smaller is better, name weighted over description) of the products
-    matching the words, and their count. The FTS index holds the active products only."""
-    match = literal_column("products_fts").match(fts5_query(words))
+    matching the `fts` parameter, and their count. The FTS index holds the active products only."""
+    match = literal_column("products_fts").match(bindparam("fts", type_=String()))
     cols: list[Any] = [FTS.c.rowid.label("id")]
     if ranked:
         cols.append(literal_column(f"bm25(products_fts, {_FTS_WEIGHTS})").label("rank"))
     return select(*cols).where(match), select(func.count()).select_from(FTS).where(match)
 
 
-def _tsvector_match(words: list[str]) -> tuple[ColumnElement[bool], ColumnElement[float]]:
-    """PostgreSQL: the GIN-indexed match and its rank (negated ts_rank: smaller is better, as bm25)."""
+def _tsvector_match() -> tuple[ColumnElement[bool], ColumnElement[float]]:
+    """PostgreSQL: the GIN-indexed match of the `ts` parameter and its rank (negated ts_rank: smaller
+    is better, as with bm25)."""
     vector: ColumnElement[Any] = literal_column("products.search_vector")
-    query = func.to_tsquery(literal_column("'english'::regconfig"), literal(tsquery(words)))
+    query = func.to_tsquery(literal_column("'english'::regconfig"), bindparam("ts", type_=String()))
     return vector.op("@@")(query), -func.ts_rank(vector, query)
 
 
-def search(db: Session, q: SearchQuery) -> tuple[list[dict[str, Any]], int]:
-    """One page of matching products and the total. With words, the text matches drive the query: they
-    are read from the text index first (a materialized CTE), never tested row by row while walking a
-    price or shop index (prices, shops and words are correlated: "miner" is expensive, so a cheapest-
-    first walk of the price index would test most of the catalogue before finding one)."""
-    dialect = db.get_bind().dialect.name
-    words = terms(q.q)
-    if q.q and not words:
-        return [], 0  # nothing searchable in the text (punctuation, stop words): nothing matches
-    sort = q.sort or (SearchSort.relevance if words else SearchSort.newest)
-    if sort is SearchSort.relevance and not words:
-        sort = SearchSort.newest
-    ranked = sort is SearchSort.relevance
-    offset = (q.page - 1) * q.page_size
-    f = ProductFilter(category_id=q.category, min_price=q.min_price, max_price=q.max_price,
-                      min_rating=q.min_rating)
-    text_only = f == ProductFilter() and not q.geo and q.delivery is None
+class SearchShape(NamedTuple):
+    """What a search's SQL depends on (its values travel as bound parameters)."""
 
-    near_ids: list[int] | None = None
-    if q.geo and words:
-        # Text matches are few: keep those of the shops found near, listed (so that a planner knows
-        # how many), and compute each match's distance from its shop row.
-        near_ids = list(db.execute(select(_near_shops(q).c.id)).scalars())
-        if not near_ids:
-            return [], 0
+    dialect: str
+    words: bool
+    sort: str
+    filters: FilterShape
+    geo: bool
+    lon_ranges: int
+    delivery: bool
+    indexable: tuple[str, ...]
 
-    product_terms: list[ColumnElement[bool]] = f.terms()  # on products' own columns
-    if near_ids is not None:
-        product_terms.append(Product.shop_id.in_(near_ids))
+    @property
+    def ranked(self) -> bool:
+        return self.sort == SearchSort.relevance
+
+    @property
+    def text_only(self) -> bool:
+        return self.filters == FilterShape() and not self.geo and not self.delivery
+
+
+@dataclass(frozen=True)
+class SearchPlan:
+    page: Any  # Select with offset and limit parameters, unless paged
+    count: Select[Any]
+    count_in_page: bool  # the page carries the total (a window count) in a `total` column
+    paged: bool  # SQLite text-only relevance: the page is cut in the FTS query itself
+    distance: bool
+
+
+@lru_cache(maxsize=2048)
+def _plan(shape: SearchShape) -> SearchPlan:
+    """The SQL of one search shape. With words, the text matches drive the query: read from the text
+    index first (a materialized CTE), never tested row by row while walking a price or shop index
+    (prices, shops and words are correlated: "miner" is expensive, so a cheapest-first walk of the price
+    index would test most of the catalogue before finding one)."""
+    sqlite = shape.dialect == "sqlite"
+    ranked = shape.ranked
+    product_terms = filter_terms(shape.filters, shape.indexable)  # on products' own columns
+    near_in = shape.geo and shape.words
+    if near_in:
+        # Text matches are few: keep those of the shops found near, listed (so that a planner knows how
+        # many), and compute each match's distance from its shop row.
+        if sqlite:
+            product_terms.append(Product.shop_id.in_(bindparam("near_ids", expanding=True)))
+        else:
+            product_terms.append(Product.shop_id == any_(bindparam("near_ids", type_=ARRAY(BigInteger()))))
     conds: list[ColumnElement[bool]] = []  # on joined shops
     source: FromClause = Product.__table__
     columns: list[Any] = list(CARD_COLUMNS)
     order: list[ColumnElement[Any]] = []
     adapt: Callable[[Any], Any] = lambda expr: expr  # noqa: E731
-    count_query: Select[Any] | None = None
-    paged = False  # the page was cut in the text-match query already
+    count: Select[Any] | None = None
+    paged = False
     shop_col: Any = Product.shop_id
 
-    if words and dialect == "sqlite":
-        matches, count_query = _fts5_matches(words, ranked=ranked)
-        if not text_only:
-            count_query = None
-        elif ranked:  # the best few straight from the index: products are read for one page only
-            matches = (matches.order_by(literal_column("rank"), literal_column("id").desc())
-                       .offset(offset).limit(q.page_size))
-            paged = True
+    if shape.words and sqlite:
+        matches, text_count = _fts5_matches(ranked=ranked)
+        if shape.text_only:
+            count = text_count
+            if ranked:  # the best few straight from the index: products are read for one page only
+                matches = (matches.order_by(literal_column("rank"), literal_column("id").desc())
+                           .offset(PAGE[0]).limit(PAGE[1]))
+                paged = True
         matched = matches.cte("text_match").prefix_with("MATERIALIZED")
         source = matched.join(source, Product.id == matched.c.id)
         if ranked:
             order = [matched.c.rank.asc(), Product.id.desc()]
-    elif words:
-        match, rank = _tsvector_match(words)
-        count_query = select(func.count()).select_from(Product).where(match, *product_terms)
+    elif shape.words:
+        match, rank = _tsvector_match()
+        count = select(func.count()).select_from(Product).where(match, *product_terms)
         # Every product column the page needs is read in the (bitmap) scan of the matches.
-        matched = (select(*CARD_COLUMNS, *([rank.label("rank")] if ranked else []))
-                   .where(match, *product_terms).cte("text_match").prefix_with("MATERIALIZED"))
-        source, product_terms, shop_col = matched, [], matched.c.shop_id
-        adapt = ClauseAdapter(matched).traverse
-        columns = [matched.c[c.key] for c in CARD_COLUMNS]
+        matched_pg = (select(*CARD_COLUMNS, *([rank.label("rank")] if ranked else []))
+                      .where(match, *product_terms).cte("text_match").prefix_with("MATERIALIZED"))
+        source, product_terms, shop_col = matched_pg, [], matched_pg.c.shop_id
+        adapt = ClauseAdapter(matched_pg).traverse
+        columns = [matched_pg.c[c.key] for c in CARD_COLUMNS]
         if ranked:
-            order = [matched.c.rank.asc(), matched.c.id.desc()]
+            order = [matched_pg.c.rank.asc(), matched_pg.c.id.desc()]
 
-    shop_name: Any = None
     distance: ColumnElement[float] | None = None
-    count_source: FromClause | None = None
-    if near_ids is not None:
-        assert q.lat is not None and q.lon is not None
+    count_source: FromClause = source
+    if near_in:
         source = source.join(Shop, Shop.id == shop_col)
-        shop_name = Shop.name
-        distance = func.haversine_km(literal(q.lat), literal(q.lon), Shop.latitude, Shop.longitude)
-    elif q.geo:
+        distance = func.haversine_km(bindparam("lat", type_=Float()), bindparam("lon", type_=Float()),
+                                     Shop.latitude, Shop.longitude)
+        shop_name: Any = Shop.name
+    elif shape.geo:
         # Every product of the shops found near: read shop by shop, the distance computed per shop.
-        near = _near_shops(q)
-        source = source.join(near, near.c.id == shop_col)
+        near = _near_shops(shape.lon_ranges, shape.delivery)
+        source = count_source = source.join(near, near.c.id == shop_col)
         shop_name, distance = near.c.name, near.c.distance_km
     else:  # the shop's name, and its delivery flag if asked for
-        if q.delivery is None:
-            count_source = source  # the shop is joined for its name only: no need to count through it
         source = source.join(Shop, Shop.id == shop_col)
-        if q.delivery is not None:
-            conds.append(Shop.delivery_available == q.delivery)
+        if shape.delivery:
+            conds.append(Shop.delivery_available == bindparam("delivery"))
+            count_source = source
         shop_name = Shop.name
 
-    if sort is SearchSort.distance:
+    if shape.sort == SearchSort.distance:
         assert distance is not None
         order = [distance.asc(), adapt(Product.id.asc())]
     elif not ranked:
-        order = [adapt(o) for o in sort_order(sort.value)]
+        order = [adapt(o) for o in sort_order(shape.sort)]
+    if count is None or conds:
+        count = select(func.count()).select_from(count_source).where(*product_terms, *conds)
 
-    if count_query is None or conds:
-        count_query = (select(func.count()).select_from(source if count_source is None else count_source)
-                       .where(*product_terms, *conds))
-    key = ("search", tuple(words), *f.count_key, q.lat, q.lon, q.radius_km, q.delivery)
-    # The page query reads every text match anyway (to sort them): it counts them on the way (a window
-    # count) instead of reading them twice. Text alone on SQLite is counted on the FTS index instead.
-    count_in_page = bool(words) and not paged and not (dialect == "sqlite" and text_only)
-    total = 0
-    if not count_in_page:
-        total = COUNTS.count(db, key, count_query)
-        if total <= offset:
-            return [], total
-
-    if not words and not q.geo and q.delivery is None:
-        product_terms = page_terms(db, f, sort.value, total=total, window=offset + q.page_size)
+    # The page reads every text match anyway (to sort them): it counts them on the way (a window count)
+    # instead of reading them twice. Text alone on SQLite is counted on the FTS index instead.
+    count_in_page = shape.words and not (sqlite and shape.text_only)
     columns.append(shop_name.label("shop_name"))
     if distance is not None:
         columns.append(distance.label("distance_km"))
@@ -252,14 +294,58 @@ def search(db: Session, q: SearchQuery) -> tuple[list[dict[str, Any]], int]:
         columns.append(func.count().over().label("total"))
     page = select(*columns).select_from(source).where(*product_terms, *conds).order_by(*order)
     if not paged:
-        page = page.offset(offset).limit(q.page_size)
-    rows = db.execute(page).all()
-    if count_in_page:
-        total = rows[0].total if rows else COUNTS.count(db, key, count_query)
+        page = page.offset(PAGE[0]).limit(PAGE[1])
+    return SearchPlan(page=page, count=count, count_in_page=count_in_page, paged=paged,
+                      distance=distance is not None)
+
+
+def search(db: Session, q: SearchQuery) -> tuple[list[dict[str, Any]], int]:
+    """One page of matching products and the total."""
+    dialect = db.get_bind().dialect.name
+    words = terms(q.q)
+    if q.q and not words:
+        return [], 0  # nothing searchable in the text (punctuation, stop words): nothing matches
+    sort = q.sort or (SearchSort.relevance if words else SearchSort.newest)
+    if sort is SearchSort.relevance and not words:
+        sort = SearchSort.newest
+    offset = (q.page - 1) * q.page_size
+    f = ProductFilter(category_id=q.category, min_price=q.min_price, max_price=q.max_price,
+                      min_rating=q.min_rating)
+    params: dict[str, Any] = f.params() | {"offset": offset, "limit": q.page_size}
+    lon_ranges = 0
+    if q.geo:
+        geo, lon_ranges = _geo_params(q)
+        params |= geo
+    if q.delivery is not None:
+        params["delivery"] = q.delivery
+    if words:
+        params["fts" if dialect == "sqlite" else "ts"] = (
+            fts5_query(words) if dialect == "sqlite" else tsquery(words))
+    if q.geo and words:
+        near_ids = list(db.execute(_near_ids_statement(lon_ranges, q.delivery is not None), params).scalars())
+        if not near_ids:
+            return [], 0
+        params["near_ids"] = near_ids
+
+    shape = SearchShape(dialect, bool(words), sort.value, f.shape, q.geo, lon_ranges, q.delivery is not None,
+                        RANGE_KEYS)
+    plan = _plan(shape)
+    key = ("search", tuple(words), *f.count_key, q.lat, q.lon, q.radius_km, q.delivery)
+    total = 0
+    if not plan.count_in_page:
+        total = COUNTS.count(db, key, plan.count, params)
+        if total <= offset:
+            return [], total
+        if not words and not q.geo and q.delivery is None:
+            indexable = choose_indexable(db, f, sort.value, total=total, window=offset + q.page_size)
+            plan = _plan(shape._replace(indexable=indexable))
+    rows = db.execute(plan.page, params).all()
+    if plan.count_in_page:
+        total = rows[0].total if rows else COUNTS.count(db, key, plan.count, params)
     items = []
     for r in rows:
         item = card(r)
-        if distance is not None:
+        if plan.distance:
             item["distanceKm"] = round(r.distance_km, 3)
         items.append(item)
     return items, total

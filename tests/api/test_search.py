@@ -1,26 +1,28 @@
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import update
 
 from api.catalog.models import Product
-from tests.helpers import data, error
+from tests.helpers import Actor, Api, data, error
 
 BERLIN = (52.520, 13.405)
 POTSDAM = (52.391, 13.065)  # ~27 km from Berlin
 LISBON = (38.722, -9.139)  # ~2300 km from Berlin
 
 
-def _search(api, params=None, headers=None):
+def _search(api: Api, params: dict[str, Any] | None = None,
+            headers: dict[str, str] | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     resp = api.client.get("/api/products/search", params=params or {}, headers=headers)
     return data(resp), resp.json()["meta"]["pagination"]
 
 
-def _names(api, params):
+def _names(api: Api, params: dict[str, Any]) -> list[str]:
     return [r["name"] for r in _search(api, params)[0]]
 
 
-def _set(api, product_id, **values):
+def _set(api: Api, product_id: int, **values: Any) -> None:
     """Ratings and sales come from reviews and orders (other domains): set them directly."""
     with api.store.write() as db:
         db.execute(update(Product).where(Product.id == product_id).values(**values))
@@ -29,7 +31,7 @@ def _set(api, product_id, **values):
 
 
 @pytest.fixture
-def catalog(api):
+def catalog(api: Api) -> dict[str, Any]:
     """Three shops (Berlin, Potsdam, Lisbon) and five products spread over them."""
     admin = api.user("admin")
     gadgets, books = api.category(admin, "Gadgets"), api.category(admin, "Books")
@@ -38,9 +40,9 @@ def catalog(api):
     potsdam = api.shop(o2, name="Potsdam Pages", latitude=POTSDAM[0], longitude=POTSDAM[1],
                        deliveryAvailable=False)
     lisbon = api.shop(o3, name="Lisbon Loja", latitude=LISBON[0], longitude=LISBON[1], deliveryAvailable=True)
-    p = {}
+    p: dict[str, dict[str, Any]] = {}
 
-    def add(key, owner, shop, **fields):
+    def add(key: str, owner: Actor, shop: dict[str, Any], **fields: Any) -> None:
         p[key] = api.product(owner, shop["id"], **fields)
         api.clock.advance(timedelta(minutes=1))
 
@@ -194,7 +196,8 @@ def test_any_text_is_safe(api, catalog, q):
 
 
 def test_search_returns_matching_results_for_operators_as_plain_words(api, catalog):
-    assert _names(api, {"q": "wireless AND"}) == _names(api, {"q": "wireless"})  # a stop word, not an operator
+    # "and" is a stop word here, not an operator
+    assert _names(api, {"q": "wireless AND"}) == _names(api, {"q": "wireless"})
     assert _names(api, {"q": "(wireless)"}) == _names(api, {"q": "wireless"})
     assert _names(api, {"q": "-headphones"}) == ["Wireless Headphones", "Bluetooth Speaker"]
 
@@ -226,3 +229,46 @@ def test_search_rejects_bad_parameters(api, params):
     err = error(api.client.get("/api/products/search", params=params), 422, "VALIDATION_ERROR")
     assert err["details"]
     assert api.events("search.performed") == []
+
+
+def test_search_pages_past_the_end_keep_the_total(api, catalog):
+    assert _search(api, {"q": "wireless", "page": 9}) == (
+        [], {"page": 9, "pageSize": 20, "total": 4, "pages": 1})
+    rows, page = _search(api, {"q": "wireless", "category": catalog["gadgets"]["id"], "page": 5})
+    assert rows == [] and page["total"] == 3
+    rows, page = _search(api, {"q": "wireless", "sort": "price_asc", "pageSize": 1, "page": 2})
+    assert [r["name"] for r in rows] == ["Bluetooth Speaker"] and page["total"] == 4
+
+
+def test_search_price_and_rating_ranges_with_small_pages(api, catalog):
+    names = [_search(api, {"minPrice": "20", "maxPrice": "70", "pageSize": 1, "page": n})[0][0]["name"]
+             for n in (1, 2, 3)]
+    assert names == ["Wireless Earbuds", "World Atlas", "Bluetooth Speaker"]
+    second = _names(api, {"minRating": 3.9, "sort": "newest", "pageSize": 1, "page": 2})
+    assert second == ["Bluetooth Speaker"]
+
+
+def test_search_migration_downgrades_and_upgrades_again(tmp_path):
+    """Migration 0002 (FTS table, its triggers, the popularity indexes) comes off and back on cleanly."""
+    from sqlalchemy import create_engine, text
+
+    from api.db.migrate import downgrade, upgrade
+
+    url = f"sqlite:///{tmp_path / 'migrate.db'}"
+    query = text("SELECT name FROM sqlite_master WHERE name LIKE 'products_fts%' OR name LIKE '%popularity%'")
+
+    def objects() -> set[str]:
+        engine = create_engine(url)
+        with engine.connect() as conn:
+            names = {r[0] for r in conn.execute(query)}
+        engine.dispose()
+        return names
+
+    upgrade(url)
+    created = objects()
+    assert {"products_fts", "products_fts_ai", "products_fts_ad", "products_fts_au",
+            "ix_products_active_popularity_id"} <= created
+    downgrade(url, "0001")
+    assert objects() == set()
+    upgrade(url)
+    assert objects() == created

@@ -2,10 +2,10 @@ import pytest
 from sqlalchemy import select
 
 from api.tracking.models import ProductView
-from tests.helpers import data, error
+from tests.helpers import Api, data, error
 
 
-def _views(api):
+def _views(api: Api) -> list[ProductView]:
     with api.store.read() as db:
         return list(db.execute(select(ProductView).order_by(ProductView.id)).scalars())
 
@@ -18,13 +18,14 @@ def product(api):
 
 
 def test_anonymous_view_is_recorded_with_ip_and_user_agent(api, product):
+    agent = "Mozilla/5.0 (X11; Linux x86_64) TestBrowser/1.0"
     out = data(api.client.post("/api/track/view", json={"productId": product["id"]},
-                               headers={"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) TestBrowser/1.0"}), 201)
+                               headers={"User-Agent": agent}), 201)
     assert out["views"] == 1 and out["viewId"] > 0
     [view] = _views(api)
     assert view.id == out["viewId"] and view.product_id == product["id"] and view.user_id is None
     assert view.ip_address == "testclient"  # the TestClient's peer address
-    assert view.user_agent == "Mozilla/5.0 (X11; Linux x86_64) TestBrowser/1.0"
+    assert view.user_agent == agent
     assert view.session_id is None and view.duration is None and view.referrer is None
     [ev] = api.events("product.viewed")
     assert ev.product_id == product["id"] and ev.shop_id == product["shopId"]

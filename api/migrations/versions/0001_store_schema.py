@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-21 05:24:47.753090
+Create Date: 2026-11-21 05:58:57.336383
 """
 
 from collections.abc import Sequence
@@ -247,6 +247,7 @@ def upgrade() -> None:
         batch_op.create_index('ix_products_active_created', ['is_active', 'created_at'], unique=False)
         batch_op.create_index('ix_products_active_price_id', ['is_active', 'price', 'id'], unique=False)
         batch_op.create_index('ix_products_active_rating_id', ['is_active', 'rating', 'id'], unique=False)
+        batch_op.create_index('ix_products_active_stock', ['is_active', 'stock'], unique=False)
         batch_op.create_index('ix_products_category_active_created', ['category_id', 'is_active', 'created_at'], unique=False)
         batch_op.create_index('ix_products_category_active_price', ['category_id', 'is_active', 'price'], unique=False)
         batch_op.create_index('ix_products_category_active_rating_id', ['category_id', 'is_active', 'rating', 'id'], unique=False)
@@ -560,6 +561,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_products_category_active_rating_id')
         batch_op.drop_index('ix_products_category_active_price')
         batch_op.drop_index('ix_products_category_active_created')
+        batch_op.drop_index('ix_products_active_stock')
         batch_op.drop_index('ix_products_active_rating_id')
         batch_op.drop_index('ix_products_active_price_id')
         batch_op.drop_index('ix_products_active_created')
