@@ -504,8 +504,8 @@ def print_table(result: dict[str, Any]) -> None:
                       f"{t['tool']}, {t['connections']} conn", "")
     table.add_row("listing / bare", "", "", "", "", "", "", "", "", f"{100 * tp['ratio']:.0f}% (target ≥ "
                   f"{100 * TARGET_THROUGHPUT_RATIO:.0f}%)", "[green]pass[/]" if ok else "[red]FAIL[/]")
-    table.caption = ("max req/s: closed loop, each endpoint alone; other CPU: CPU that neither the server nor "
-                     "the load generator used during the run (other work on the machine), % of one core")
+    table.caption = ("max req/s: closed loop, each endpoint alone. other CPU: CPU that neither the server "
+                     "nor the load generator used during the run (other work), in % of one core")
     console.print(table)
     prep = result["prepare"]
     if not prep.get("reused"):

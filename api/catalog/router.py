@@ -35,8 +35,9 @@ def list_categories(db: ReadDb) -> EnvelopeResponse:
 
 
 @router.post("/api/shops/{shop_id}/products", status_code=201, response_model=Envelope[ProductOut])
-def create_product(shop_id: int, body: ProductCreate, principal: CurrentUser,
-                   uow: UowDep) -> EnvelopeResponse:
+def create_product(
+    shop_id: int, body: ProductCreate, principal: CurrentUser, uow: UowDep
+) -> EnvelopeResponse:
     product = service.create_product(uow, principal, shop_id, body)
     uow.commit()
     return ok(product, status_code=201)
@@ -56,15 +57,17 @@ def get_product(product_id: int, principal: MaybeUser, db: ReadDb) -> EnvelopeRe
 
 
 @router.patch("/api/products/{product_id}", response_model=Envelope[ProductOut])
-def update_product(product_id: int, body: ProductUpdate, principal: CurrentUser,
-                   uow: UowDep) -> EnvelopeResponse:
+def update_product(
+    product_id: int, body: ProductUpdate, principal: CurrentUser, uow: UowDep
+) -> EnvelopeResponse:
     product = service.update_product(uow, principal, product_id, body)
     uow.commit()
     return ok(product)
 
 
 @router.get("/api/products/{product_id}/price-history", response_model=Envelope[list[PriceHistoryOut]])
-def price_history(product_id: int, principal: MaybeUser, db: ReadDb,
-                  q: Annotated[PageQuery, Query()]) -> EnvelopeResponse:
+def price_history(
+    product_id: int, principal: MaybeUser, db: ReadDb, q: Annotated[PageQuery, Query()]
+) -> EnvelopeResponse:
     rows, total = service.price_history(db, principal, product_id, page=q.page, page_size=q.page_size)
     return paginated(rows, page=q.page, page_size=q.page_size, total=total)

@@ -105,8 +105,13 @@ class ListingSort(StrEnum):
 class QueryModel(BaseModel):
     """Query-string parameters: camelCase, unknown names rejected, strings coerced (they are all text)."""
 
-    model_config = ConfigDict(alias_generator=to_camel, validate_by_alias=True, validate_by_name=False,
-                              extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        validate_by_alias=True,
+        validate_by_name=False,
+        extra="forbid",
+        str_strip_whitespace=True,
+    )
 
 
 class PriceRangeQuery(QueryModel):

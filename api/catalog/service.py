@@ -47,6 +47,7 @@ def money(value: Decimal) -> Decimal:
 
 # --- categories -----------------------------------------------------------------------------------
 
+
 def slugify(name: str) -> str:
     folded = unicodedata.normalize("NFKD", name)
     folded = "".join(c for c in folded if not unicodedata.combining(c)).lower()
@@ -57,21 +58,34 @@ def create_category(uow: Uow, body: CategoryCreate) -> Category:
     s = uow.session
     slug = slugify(body.name)
     if not slug:
-        raise ValidationFailed("A category name needs a letter or a digit",
-                               details=[{"field": "name", "message": "needs a letter or a digit"}])
+        raise ValidationFailed(
+            "A category name needs a letter or a digit",
+            details=[{"field": "name", "message": "needs a letter or a digit"}],
+        )
     if body.parent_id is not None and s.get(Category, body.parent_id) is None:
-        raise ValidationFailed(f"Category {body.parent_id} does not exist", code="UNKNOWN_CATEGORY",
-                               details=[{"field": "parentId", "message": "unknown category"}])
-    clash = s.execute(select(Category.id).where((func.lower(Category.name) == body.name.lower())
-                                                | (Category.slug == slug))).first()
+        raise ValidationFailed(
+            f"Category {body.parent_id} does not exist",
+            code="UNKNOWN_CATEGORY",
+            details=[{"field": "parentId", "message": "unknown category"}],
+        )
+    clash = s.execute(
+        select(Category.id).where((func.lower(Category.name) == body.name.lower()) | (Category.slug == slug))
+    ).first()
     if clash is not None:
-        raise Conflict("A category with this name already exists", code="CATEGORY_EXISTS",
-                       details={"name": body.name, "slug": slug})
+        raise Conflict(
+            "A category with this name already exists",
+            code="CATEGORY_EXISTS",
+            details={"name": body.name, "slug": slug},
+        )
     cat = Category(name=body.name, slug=slug, parent_id=body.parent_id, created_at=uow.now)
     s.add(cat)
     s.flush()
-    uow.emit(EventType.category_created, "category", cat.id,
-             {"name": cat.name, "slug": cat.slug, "parentId": cat.parent_id})
+    uow.emit(
+        EventType.category_created,
+        "category",
+        cat.id,
+        {"name": cat.name, "slug": cat.slug, "parentId": cat.parent_id},
+    )
     return cat
 
 
@@ -82,41 +96,85 @@ def list_categories(db: Session) -> list[CategoryOut]:
 
 def _require_category(db: Session, category_id: int) -> None:
     if db.execute(select(Category.id).where(Category.id == category_id)).first() is None:
-        raise ValidationFailed(f"Category {category_id} does not exist", code="UNKNOWN_CATEGORY",
-                               details=[{"field": "categoryId", "message": "unknown category"}])
+        raise ValidationFailed(
+            f"Category {category_id} does not exist",
+            code="UNKNOWN_CATEGORY",
+            details=[{"field": "categoryId", "message": "unknown category"}],
+        )
 
 
 # --- products -------------------------------------------------------------------------------------
+
 
 def create_product(uow: Uow, principal: Principal, shop_id: int, body: ProductCreate) -> ProductOut:
     s = uow.session
     shop = owned_shop(s, principal, shop_id)
     if body.category_id is not None:
         _require_category(s, body.category_id)
-    product = Product(shop_id=shop.id, category_id=body.category_id, name=body.name,
-                      description=body.description, price=money(body.price), currency=body.currency,
-                      stock=body.stock, views=0, sales_count=0, rating=0.0, rating_count=0, is_active=True,
-                      created_at=uow.now, updated_at=uow.now)
+    product = Product(
+        shop_id=shop.id,
+        category_id=body.category_id,
+        name=body.name,
+        description=body.description,
+        price=money(body.price),
+        currency=body.currency,
+        stock=body.stock,
+        views=0,
+        sales_count=0,
+        rating=0.0,
+        rating_count=0,
+        is_active=True,
+        created_at=uow.now,
+        updated_at=uow.now,
+    )
     s.add(product)
     s.flush()
-    uow.emit(EventType.product_created, "product", product.id,
-             {"name": product.name, "price": str(product.price), "currency": product.currency,
-              "stock": product.stock, "categoryId": product.category_id},
-             shop_id=shop.id, product_id=product.id)
+    uow.emit(
+        EventType.product_created,
+        "product",
+        product.id,
+        {
+            "name": product.name,
+            "price": str(product.price),
+            "currency": product.currency,
+            "stock": product.stock,
+            "categoryId": product.category_id,
+        },
+        shop_id=shop.id,
+        product_id=product.id,
+    )
     return product_detail(s, product.id)
 
 
-_DETAIL_COLUMNS = (Product.id, Product.shop_id, Shop.name.label("shop_name"), Shop.owner_id,
-                   Product.category_id, Category.name.label("category_name"),
-                   Category.slug.label("category_slug"), Product.name, Product.description, Product.price,
-                   Product.currency, Product.stock, Product.views, Product.sales_count, Product.rating,
-                   Product.rating_count, Product.is_active, Product.created_at, Product.updated_at)
+_DETAIL_COLUMNS = (
+    Product.id,
+    Product.shop_id,
+    Shop.name.label("shop_name"),
+    Shop.owner_id,
+    Product.category_id,
+    Category.name.label("category_name"),
+    Category.slug.label("category_slug"),
+    Product.name,
+    Product.description,
+    Product.price,
+    Product.currency,
+    Product.stock,
+    Product.views,
+    Product.sales_count,
+    Product.rating,
+    Product.rating_count,
+    Product.is_active,
+    Product.created_at,
+    Product.updated_at,
+)
 
 
-_DETAIL = (select(*_DETAIL_COLUMNS)
-           .join(Shop, Shop.id == Product.shop_id)
-           .outerjoin(Category, Category.id == Product.category_id)
-           .where(Product.id == bindparam("product_id")))
+_DETAIL = (
+    select(*_DETAIL_COLUMNS)
+    .join(Shop, Shop.id == Product.shop_id)
+    .outerjoin(Category, Category.id == Product.category_id)
+    .where(Product.id == bindparam("product_id"))
+)
 
 
 def _detail_row(db: Session, product_id: int) -> Any:
@@ -124,13 +182,30 @@ def _detail_row(db: Session, product_id: int) -> Any:
 
 
 def _detail_out(r: Any) -> ProductOut:
-    category = (CategoryRef(id=r.category_id, name=r.category_name, slug=r.category_slug)
-                if r.category_id is not None else None)
-    return ProductOut(id=r.id, shop_id=r.shop_id, shop=ShopRef(id=r.shop_id, name=r.shop_name),
-                      category_id=r.category_id, category=category, name=r.name, description=r.description,
-                      price=r.price, currency=r.currency, stock=r.stock, views=r.views,
-                      sales_count=r.sales_count, rating=r.rating, rating_count=r.rating_count,
-                      is_active=r.is_active, created_at=r.created_at, updated_at=r.updated_at)
+    category = (
+        CategoryRef(id=r.category_id, name=r.category_name, slug=r.category_slug)
+        if r.category_id is not None
+        else None
+    )
+    return ProductOut(
+        id=r.id,
+        shop_id=r.shop_id,
+        shop=ShopRef(id=r.shop_id, name=r.shop_name),
+        category_id=r.category_id,
+        category=category,
+        name=r.name,
+        description=r.description,
+        price=r.price,
+        currency=r.currency,
+        stock=r.stock,
+        views=r.views,
+        sales_count=r.sales_count,
+        rating=r.rating,
+        rating_count=r.rating_count,
+        is_active=r.is_active,
+        created_at=r.created_at,
+        updated_at=r.updated_at,
+    )
 
 
 def product_detail(db: Session, product_id: int) -> ProductOut:
@@ -154,8 +229,9 @@ def visible_product(db: Session, principal: Principal | None, product_id: int) -
 
 def update_product(uow: Uow, principal: Principal, product_id: int, body: ProductUpdate) -> ProductOut:
     s = uow.session
-    product = s.execute(select(Product).where(Product.id == product_id)
-                        .with_for_update()).scalar_one_or_none()
+    product = s.execute(
+        select(Product).where(Product.id == product_id).with_for_update()
+    ).scalar_one_or_none()
     if product is None:
         raise NotFound("Product", product_id)
     owner_id = s.execute(select(Shop.owner_id).where(Shop.id == product.shop_id)).scalar_one()
@@ -184,21 +260,46 @@ def update_product(uow: Uow, principal: Principal, product_id: int, body: Produc
 
     price_moved = "price" in before or "currency" in before
     if price_moved:
-        s.add(PriceHistory(product_id=product.id, old_price=old_price, new_price=product.price,
-                           currency=product.currency, changed_by=principal.user_id, changed_at=uow.now))
-        uow.emit(EventType.price_changed, "product", product.id,
-                 {"oldPrice": str(old_price), "newPrice": str(product.price), "oldCurrency": old_currency,
-                  "currency": product.currency},
-                 shop_id=product.shop_id, product_id=product.id)
+        s.add(
+            PriceHistory(
+                product_id=product.id,
+                old_price=old_price,
+                new_price=product.price,
+                currency=product.currency,
+                changed_by=principal.user_id,
+                changed_at=uow.now,
+            )
+        )
+        uow.emit(
+            EventType.price_changed,
+            "product",
+            product.id,
+            {
+                "oldPrice": str(old_price),
+                "newPrice": str(product.price),
+                "oldCurrency": old_currency,
+                "currency": product.currency,
+            },
+            shop_id=product.shop_id,
+            product_id=product.id,
+        )
         if product.currency == old_currency:
             # A target price is in the product's currency: after a currency switch it means nothing.
             check_price_alerts(uow, product.id, product.price, product.currency, product.name)
     other = {k: v for k, v in before.items() if k not in ("price", "currency")}
     if other:
-        uow.emit(EventType.product_updated, "product", product.id,
-                 {"changes": {k: {"old": _jsonable(v), "new": _jsonable(getattr(product, k))}
-                              for k, v in other.items()}},
-                 shop_id=product.shop_id, product_id=product.id)
+        uow.emit(
+            EventType.product_updated,
+            "product",
+            product.id,
+            {
+                "changes": {
+                    k: {"old": _jsonable(v), "new": _jsonable(getattr(product, k))} for k, v in other.items()
+                }
+            },
+            shop_id=product.shop_id,
+            product_id=product.id,
+        )
     return product_detail(s, product_id)
 
 
@@ -206,17 +307,25 @@ def _jsonable(value: Any) -> Any:
     return str(value) if isinstance(value, Decimal) else value
 
 
-def price_history(db: Session, principal: Principal | None, product_id: int, *, page: int,
-                  page_size: int) -> tuple[list[dict[str, Any]], int]:
+def price_history(
+    db: Session, principal: Principal | None, product_id: int, *, page: int, page_size: int
+) -> tuple[list[dict[str, Any]], int]:
     visible_product(db, principal, product_id)
-    total = db.execute(select(func.count()).select_from(PriceHistory)
-                       .where(PriceHistory.product_id == product_id)).scalar_one()
+    total = db.execute(
+        select(func.count()).select_from(PriceHistory).where(PriceHistory.product_id == product_id)
+    ).scalar_one()
     rows = db.execute(
-        select(PriceHistory.id, PriceHistory.old_price, PriceHistory.new_price, PriceHistory.currency,
-               PriceHistory.changed_at)
+        select(
+            PriceHistory.id,
+            PriceHistory.old_price,
+            PriceHistory.new_price,
+            PriceHistory.currency,
+            PriceHistory.changed_at,
+        )
         .where(PriceHistory.product_id == product_id)
         .order_by(PriceHistory.changed_at.desc(), PriceHistory.id.desc())
-        .offset((page - 1) * page_size).limit(page_size)
+        .offset((page - 1) * page_size)
+        .limit(page_size)
     ).all()
     return [PriceHistoryOut.model_validate(r).model_dump(mode="json", by_alias=True) for r in rows], total
 
@@ -224,9 +333,20 @@ def price_history(db: Session, principal: Principal | None, product_id: int, *, 
 # --- listing --------------------------------------------------------------------------------------
 
 # The columns of a product card (no description: the detail page has it).
-CARD_COLUMNS = (Product.id, Product.shop_id, Product.category_id, Product.name, Product.price,
-                Product.currency, Product.stock, Product.views, Product.sales_count, Product.rating,
-                Product.rating_count, Product.created_at)
+CARD_COLUMNS = (
+    Product.id,
+    Product.shop_id,
+    Product.category_id,
+    Product.name,
+    Product.price,
+    Product.currency,
+    Product.stock,
+    Product.views,
+    Product.sales_count,
+    Product.rating,
+    Product.rating_count,
+    Product.created_at,
+)
 
 POPULARITY = Product.views + Product.sales_count
 
@@ -290,12 +410,23 @@ class ProductFilter:
 
     @property
     def shape(self) -> FilterShape:
-        return FilterShape(self.shop_id is not None, self.category_id is not None, self.min_price is not None,
-                           self.max_price is not None, self.min_rating is not None, self.in_stock)
+        return FilterShape(
+            self.shop_id is not None,
+            self.category_id is not None,
+            self.min_price is not None,
+            self.max_price is not None,
+            self.min_rating is not None,
+            self.in_stock,
+        )
 
     def params(self) -> dict[str, Any]:
-        values = {"shop_id": self.shop_id, "category_id": self.category_id, "min_price": self.min_price,
-                  "max_price": self.max_price, "min_rating": self.min_rating}
+        values = {
+            "shop_id": self.shop_id,
+            "category_id": self.category_id,
+            "min_price": self.min_price,
+            "max_price": self.max_price,
+            "min_rating": self.min_rating,
+        }
         return {k: v for k, v in values.items() if v is not None}
 
     @property
@@ -346,18 +477,33 @@ def choose_indexable(db: Session, f: ProductFilter, sort: str, *, total: int, wi
     if db.get_bind().dialect.name != "sqlite" or not (shape.ranges - {key}):
         return RANGE_KEYS
     eq = shape.without_ranges()
-    base = COUNTS.count(db, ("base", f.shop_id, f.category_id, f.in_stock), count_statement(eq),
-                        ProductFilter(shop_id=f.shop_id, category_id=f.category_id).params())
+    base = COUNTS.count(
+        db,
+        ("base", f.shop_id, f.category_id, f.in_stock),
+        count_statement(eq),
+        ProductFilter(shop_id=f.shop_id, category_id=f.category_id).params(),
+    )
     walk = window * base / max(total, 1)
     return RANGE_KEYS if walk > 2 * total else (key,)
 
 
 def card(r: Any) -> dict[str, Any]:
     """A product card from a row of CARD_COLUMNS and shop_name."""
-    return {"id": r.id, "shopId": r.shop_id, "shopName": r.shop_name, "categoryId": r.category_id,
-            "name": r.name, "price": r.price, "currency": r.currency, "stock": r.stock, "views": r.views,
-            "salesCount": r.sales_count, "rating": r.rating, "ratingCount": r.rating_count,
-            "createdAt": r.created_at}
+    return {
+        "id": r.id,
+        "shopId": r.shop_id,
+        "shopName": r.shop_name,
+        "categoryId": r.category_id,
+        "name": r.name,
+        "price": r.price,
+        "currency": r.currency,
+        "stock": r.stock,
+        "views": r.views,
+        "salesCount": r.sales_count,
+        "rating": r.rating,
+        "ratingCount": r.rating_count,
+        "createdAt": r.created_at,
+    }
 
 
 class CountCache:
@@ -394,20 +540,31 @@ PAGE: tuple[Any, Any] = (bindparam("offset"), bindparam("limit"))
 
 @lru_cache(maxsize=1024)
 def _listing_page(shape: FilterShape, sort: str, indexable: tuple[str, ...]) -> Any:
-    return (select(*CARD_COLUMNS, Shop.name.label("shop_name")).join(Shop, Shop.id == Product.shop_id)
-            .where(*filter_terms(shape, indexable)).order_by(*sort_order(sort))
-            .offset(PAGE[0]).limit(PAGE[1]))
+    return (
+        select(*CARD_COLUMNS, Shop.name.label("shop_name"))
+        .join(Shop, Shop.id == Product.shop_id)
+        .where(*filter_terms(shape, indexable))
+        .order_by(*sort_order(sort))
+        .offset(PAGE[0])
+        .limit(PAGE[1])
+    )
 
 
 def list_products(db: Session, q: ListingQuery) -> tuple[list[dict[str, Any]], int]:
-    f = ProductFilter(shop_id=q.shop_id, category_id=q.category_id, min_price=q.min_price,
-                      max_price=q.max_price, in_stock=q.in_stock)
+    f = ProductFilter(
+        shop_id=q.shop_id,
+        category_id=q.category_id,
+        min_price=q.min_price,
+        max_price=q.max_price,
+        in_stock=q.in_stock,
+    )
     params = f.params()
     total = COUNTS.count(db, ("listing", *f.count_key), count_statement(f.shape), params)
     offset = (q.page - 1) * q.page_size
     if total <= offset:
         return [], total
     indexable = choose_indexable(db, f, q.sort, total=total, window=offset + q.page_size)
-    rows = db.execute(_listing_page(f.shape, q.sort.value, indexable),
-                      params | {"offset": offset, "limit": q.page_size}).all()
+    rows = db.execute(
+        _listing_page(f.shape, q.sort.value, indexable), params | {"offset": offset, "limit": q.page_size}
+    ).all()
     return [card(r) for r in rows], total

@@ -15,14 +15,19 @@ router = APIRouter(prefix="/api/orders", tags=["orders"])
 
 IdempotencyKeyHeader = Annotated[
     str | None,
-    Header(alias="Idempotency-Key", min_length=1, max_length=128,
-           description="Retry-safe placement: the same key and body replay the first response"),
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=128,
+        description="Retry-safe placement: the same key and body replay the first response",
+    ),
 ]
 
 
 @router.post("", status_code=201, response_model=Envelope[OrderOut])
-def place_order(body: OrderCreate, principal: CurrentUser, uow: UowDep,
-                idempotency_key: IdempotencyKeyHeader = None) -> EnvelopeResponse:
+def place_order(
+    body: OrderCreate, principal: CurrentUser, uow: UowDep, idempotency_key: IdempotencyKeyHeader = None
+) -> EnvelopeResponse:
     """Places one shop's cart (one currency). With an `Idempotency-Key`, a retry replays the first answer."""
     result = service.place_order(uow, principal, body, idempotency_key)
     uow.commit()
@@ -31,14 +36,18 @@ def place_order(body: OrderCreate, principal: CurrentUser, uow: UowDep,
 
 
 @router.get("", response_model=Envelope[list[OrderOut]])
-def list_orders(principal: CurrentUser, db: ReadDb,
-                role: Annotated[OrderRole, Query()] = OrderRole.buyer,
-                all_orders: Annotated[bool, Query(alias="all")] = False,
-                status: Annotated[OrderStatus | None, Query()] = None,
-                page: Annotated[Page, Query()] = 1,
-                page_size: Annotated[PageSize, Query(alias="pageSize")] = 20) -> EnvelopeResponse:
-    orders, total = service.list_orders(db, principal, role=role, all_orders=all_orders, status=status,
-                                        page=page, page_size=page_size)
+def list_orders(
+    principal: CurrentUser,
+    db: ReadDb,
+    role: Annotated[OrderRole, Query()] = OrderRole.buyer,
+    all_orders: Annotated[bool, Query(alias="all")] = False,
+    status: Annotated[OrderStatus | None, Query()] = None,
+    page: Annotated[Page, Query()] = 1,
+    page_size: Annotated[PageSize, Query(alias="pageSize")] = 20,
+) -> EnvelopeResponse:
+    orders, total = service.list_orders(
+        db, principal, role=role, all_orders=all_orders, status=status, page=page, page_size=page_size
+    )
     return paginated(orders, page=page, page_size=page_size, total=total)
 
 
@@ -48,24 +57,27 @@ def get_order(order_id: int, principal: CurrentUser, db: ReadDb) -> EnvelopeResp
 
 
 @router.put("/{order_id}/pay", response_model=Envelope[OrderOut])
-def pay(order_id: int, principal: CurrentUser, uow: UowDep,
-        body: Annotated[PayIn | None, Body()] = None) -> EnvelopeResponse:
+def pay(
+    order_id: int, principal: CurrentUser, uow: UowDep, body: Annotated[PayIn | None, Body()] = None
+) -> EnvelopeResponse:
     out = service.order_out(uow.session, service.pay(uow, principal, order_id, body))
     uow.commit()
     return ok(out)
 
 
 @router.put("/{order_id}/cancel", response_model=Envelope[OrderOut])
-def cancel(order_id: int, principal: CurrentUser, uow: UowDep,
-           body: Annotated[CancelIn | None, Body()] = None) -> EnvelopeResponse:
+def cancel(
+    order_id: int, principal: CurrentUser, uow: UowDep, body: Annotated[CancelIn | None, Body()] = None
+) -> EnvelopeResponse:
     out = service.order_out(uow.session, service.cancel(uow, principal, order_id, body))
     uow.commit()
     return ok(out)
 
 
 @router.put("/{order_id}/ship", response_model=Envelope[OrderOut])
-def ship(order_id: int, principal: CurrentUser, uow: UowDep,
-         body: Annotated[ShipIn | None, Body()] = None) -> EnvelopeResponse:
+def ship(
+    order_id: int, principal: CurrentUser, uow: UowDep, body: Annotated[ShipIn | None, Body()] = None
+) -> EnvelopeResponse:
     out = service.order_out(uow.session, service.ship(uow, principal, order_id, body))
     uow.commit()
     return ok(out)

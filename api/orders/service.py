@@ -47,6 +47,7 @@ class PlaceResult:
 
 # --- reading -------------------------------------------------------------------------------------
 
+
 def _rowcount(result: Any) -> int:
     return int(cast(CursorResult[Any], result).rowcount)
 
@@ -73,24 +74,44 @@ def _items_by_order(db: Session, order_ids: list[int]) -> dict[int, list[OrderIt
     if not order_ids:
         return out
     rows = db.execute(
-        select(OrderItem, Product.name).join(Product, Product.id == OrderItem.product_id)
-        .where(OrderItem.order_id.in_(order_ids)).order_by(OrderItem.order_id, OrderItem.id)
+        select(OrderItem, Product.name)
+        .join(Product, Product.id == OrderItem.product_id)
+        .where(OrderItem.order_id.in_(order_ids))
+        .order_by(OrderItem.order_id, OrderItem.id)
     ).all()
     for item, name in rows:
-        out[item.order_id].append(OrderItemOut(id=item.id, product_id=item.product_id, product_name=name,
-                                               quantity=item.quantity, unit_price=item.unit_price,
-                                               line_total=item.line_total))
+        out[item.order_id].append(
+            OrderItemOut(
+                id=item.id,
+                product_id=item.product_id,
+                product_name=name,
+                quantity=item.quantity,
+                unit_price=item.unit_price,
+                line_total=item.line_total,
+            )
+        )
     return out
 
 
 def _out(order: Order, items: list[OrderItemOut]) -> OrderOut:
     return OrderOut(
-        id=order.id, buyer_id=order.buyer_id, shop_id=order.shop_id, status=order.status,
-        total_amount=order.total_amount, currency=order.currency, payment_tx_hash=order.payment_tx_hash,
-        payment_chain=order.payment_chain, shipping_address=order.shipping_address,
-        tracking_number=order.tracking_number, cancel_reason=order.cancel_reason,
-        created_at=order.created_at, updated_at=order.updated_at, paid_at=order.paid_at,
-        shipped_at=order.shipped_at, delivered_at=order.delivered_at, cancelled_at=order.cancelled_at,
+        id=order.id,
+        buyer_id=order.buyer_id,
+        shop_id=order.shop_id,
+        status=order.status,
+        total_amount=order.total_amount,
+        currency=order.currency,
+        payment_tx_hash=order.payment_tx_hash,
+        payment_chain=order.payment_chain,
+        shipping_address=order.shipping_address,
+        tracking_number=order.tracking_number,
+        cancel_reason=order.cancel_reason,
+        created_at=order.created_at,
+        updated_at=order.updated_at,
+        paid_at=order.paid_at,
+        shipped_at=order.shipped_at,
+        delivered_at=order.delivered_at,
+        cancelled_at=order.cancelled_at,
         items=items,
     )
 
@@ -99,8 +120,16 @@ def order_out(db: Session, order: Order) -> OrderOut:
     return _out(order, _items_by_order(db, [order.id])[order.id])
 
 
-def list_orders(db: Session, principal: Principal, *, role: OrderRole, all_orders: bool,
-                status: OrderStatus | None, page: int, page_size: int) -> tuple[list[OrderOut], int]:
+def list_orders(
+    db: Session,
+    principal: Principal,
+    *,
+    role: OrderRole,
+    all_orders: bool,
+    status: OrderStatus | None,
+    page: int,
+    page_size: int,
+) -> tuple[list[OrderOut], int]:
     """The caller's orders as buyer, or as seller (orders of the shops they own); admins may ask for all."""
     q = select(Order)
     if all_orders:
@@ -113,13 +142,19 @@ def list_orders(db: Session, principal: Principal, *, role: OrderRole, all_order
     if status is not None:
         q = q.where(Order.status == status.value)
     total = db.execute(select(func.count()).select_from(q.subquery())).scalar_one()
-    orders = list(db.execute(q.order_by(Order.created_at.desc(), Order.id.desc())
-                             .offset((page - 1) * page_size).limit(page_size)).scalars())
+    orders = list(
+        db.execute(
+            q.order_by(Order.created_at.desc(), Order.id.desc())
+            .offset((page - 1) * page_size)
+            .limit(page_size)
+        ).scalars()
+    )
     items = _items_by_order(db, [o.id for o in orders])
     return [_out(o, items[o.id]) for o in orders], int(total)
 
 
 # --- placing an order ------------------------------------------------------------------------------
+
 
 def request_hash(body: OrderCreate) -> str:
     """SHA-256 of the canonical request: keys sorted, items in product order, defaults filled in."""
@@ -130,19 +165,24 @@ def request_hash(body: OrderCreate) -> str:
 
 
 def _stored_key(db: Session, user_id: int, key: str) -> IdempotencyKey | None:
-    return db.execute(select(IdempotencyKey).where(IdempotencyKey.user_id == user_id,
-                                                   IdempotencyKey.key == key)).scalar_one_or_none()
+    return db.execute(
+        select(IdempotencyKey).where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == key)
+    ).scalar_one_or_none()
 
 
 def _replay(stored: IdempotencyKey, digest: str) -> PlaceResult:
     if stored.request_hash != digest:
-        raise ValidationFailed("This Idempotency-Key was already used with a different request body",
-                               code="IDEMPOTENCY_KEY_REUSED", details={"key": stored.key})
+        raise ValidationFailed(
+            "This Idempotency-Key was already used with a different request body",
+            code="IDEMPOTENCY_KEY_REUSED",
+            details={"key": stored.key},
+        )
     return PlaceResult(stored.status_code, json.loads(stored.response_body), replayed=True)
 
 
-def place_order(uow: Uow, principal: Principal, body: OrderCreate,
-                idempotency_key: str | None) -> PlaceResult:
+def place_order(
+    uow: Uow, principal: Principal, body: OrderCreate, idempotency_key: str | None
+) -> PlaceResult:
     """Places the order, or replays the first response to the same (user, Idempotency-Key).
 
     The key is inserted first, in the order's transaction: a concurrent twin request blocks on the
@@ -156,8 +196,14 @@ def place_order(uow: Uow, principal: Principal, body: OrderCreate,
         stored = _stored_key(s, principal.user_id, idempotency_key)
         if stored is not None:
             return _replay(stored, digest)
-        record = IdempotencyKey(user_id=principal.user_id, key=idempotency_key, request_hash=digest,
-                                status_code=0, response_body="", created_at=uow.now)
+        record = IdempotencyKey(
+            user_id=principal.user_id,
+            key=idempotency_key,
+            request_hash=digest,
+            status_code=0,
+            response_body="",
+            created_at=uow.now,
+        )
         s.add(record)
         try:
             s.flush()
@@ -165,8 +211,10 @@ def place_order(uow: Uow, principal: Principal, body: OrderCreate,
             s.rollback()  # the twin request committed first: answer as it did
             stored = _stored_key(s, principal.user_id, idempotency_key)
             if stored is None:  # pragma: no cover - the row that conflicted is committed
-                raise Conflict("A request with this Idempotency-Key is in progress, retry",
-                               code="IDEMPOTENCY_KEY_IN_PROGRESS") from None
+                raise Conflict(
+                    "A request with this Idempotency-Key is in progress, retry",
+                    code="IDEMPOTENCY_KEY_IN_PROGRESS",
+                ) from None
             return _replay(stored, digest)
 
     order = _create_order(uow, principal, body)
@@ -186,16 +234,23 @@ def _create_order(uow: Uow, principal: Principal, body: OrderCreate) -> Order:
         if product is None:
             raise NotFound("Product", pid, details={"productId": pid})
         if not product.is_active:
-            raise ValidationFailed(f"Product {pid} is not for sale", code="PRODUCT_UNAVAILABLE",
-                                   details={"productId": pid})
+            raise ValidationFailed(
+                f"Product {pid} is not for sale", code="PRODUCT_UNAVAILABLE", details={"productId": pid}
+            )
     shop_ids = sorted({p.shop_id for p in products.values()})
     if len(shop_ids) > 1:
-        raise ValidationFailed("All items of an order must come from one shop: place one order per shop",
-                               code="MULTIPLE_SHOPS", details={"shopIds": shop_ids})
+        raise ValidationFailed(
+            "All items of an order must come from one shop: place one order per shop",
+            code="MULTIPLE_SHOPS",
+            details={"shopIds": shop_ids},
+        )
     currencies = sorted({p.currency for p in products.values()})
     if len(currencies) > 1:
-        raise ValidationFailed("All items of an order must share one currency", code="MIXED_CURRENCIES",
-                               details={"currencies": currencies})
+        raise ValidationFailed(
+            "All items of an order must share one currency",
+            code="MIXED_CURRENCIES",
+            details={"currencies": currencies},
+        )
     shop = s.get(Shop, shop_ids[0])
     assert shop is not None
     if shop.owner_id == principal.user_id:
@@ -203,12 +258,16 @@ def _create_order(uow: Uow, principal: Principal, body: OrderCreate) -> Order:
     if not shop.is_active:
         raise ValidationFailed(f"Shop {shop.id} is closed", code="SHOP_INACTIVE", details={"shopId": shop.id})
 
-    lines = [(products[pid], qty, products[pid].price, products[pid].price * qty)
-             for pid, qty in wanted.items()]
+    lines = [
+        (products[pid], qty, products[pid].price, products[pid].price * qty) for pid, qty in wanted.items()
+    ]
     total = sum((line_total for *_, line_total in lines), Decimal(0))
     if total > MAX_ORDER_TOTAL:
-        raise ValidationFailed(f"An order's total may not exceed {MAX_ORDER_TOTAL}", code="ORDER_TOO_LARGE",
-                               details={"total": str(total), "max": str(MAX_ORDER_TOTAL)})
+        raise ValidationFailed(
+            f"An order's total may not exceed {MAX_ORDER_TOTAL}",
+            code="ORDER_TOO_LARGE",
+            details={"total": str(total), "max": str(MAX_ORDER_TOTAL)},
+        )
 
     # Reserve stock, in product-id order so concurrent orders lock rows in the same order (no deadlock).
     shortages: list[dict[str, Any]] = []
@@ -226,31 +285,67 @@ def _create_order(uow: Uow, principal: Principal, body: OrderCreate) -> Order:
     if shortages:
         # Raising rolls back the whole transaction: the stock already reserved above is released too.
         first = shortages[0]
-        raise Conflict(f"Not enough stock for product {first['productId']}", code="INSUFFICIENT_STOCK",
-                       details={"items": shortages})
+        raise Conflict(
+            f"Not enough stock for product {first['productId']}",
+            code="INSUFFICIENT_STOCK",
+            details={"items": shortages},
+        )
 
-    order = Order(buyer_id=principal.user_id, shop_id=shop.id, status=OrderStatus.pending.value,
-                  total_amount=total, currency=currencies[0], shipping_address=body.shipping_address,
-                  created_at=uow.now, updated_at=uow.now)
+    order = Order(
+        buyer_id=principal.user_id,
+        shop_id=shop.id,
+        status=OrderStatus.pending.value,
+        total_amount=total,
+        currency=currencies[0],
+        shipping_address=body.shipping_address,
+        created_at=uow.now,
+        updated_at=uow.now,
+    )
     s.add(order)
     s.flush()
     for product, qty, unit_price, line_total in lines:
-        s.add(OrderItem(order_id=order.id, product_id=product.id, quantity=qty, unit_price=unit_price,
-                        line_total=line_total, created_at=uow.now))
+        s.add(
+            OrderItem(
+                order_id=order.id,
+                product_id=product.id,
+                quantity=qty,
+                unit_price=unit_price,
+                line_total=line_total,
+                created_at=uow.now,
+            )
+        )
     s.flush()
-    uow.emit(EventType.order_placed, "order", order.id, {
-        "buyerId": principal.user_id, "shopId": shop.id, "currency": order.currency, "total": str(total),
-        "itemCount": len(lines),
-        "items": [{"productId": p.id, "quantity": q, "unitPrice": str(u), "lineTotal": str(lt)}
-                  for p, q, u, lt in lines],
-    }, shop_id=shop.id, order_id=order.id)
-    notify(uow, shop.owner_id, NotificationType.order_update, f"New order #{order.id}",
-           f"{len(lines)} item(s), {total.normalize():f} {order.currency}, awaiting payment",
-           {"orderId": order.id, "shopId": shop.id, "status": order.status})
+    uow.emit(
+        EventType.order_placed,
+        "order",
+        order.id,
+        {
+            "buyerId": principal.user_id,
+            "shopId": shop.id,
+            "currency": order.currency,
+            "total": str(total),
+            "itemCount": len(lines),
+            "items": [
+                {"productId": p.id, "quantity": q, "unitPrice": str(u), "lineTotal": str(lt)}
+                for p, q, u, lt in lines
+            ],
+        },
+        shop_id=shop.id,
+        order_id=order.id,
+    )
+    notify(
+        uow,
+        shop.owner_id,
+        NotificationType.order_update,
+        f"New order #{order.id}",
+        f"{len(lines)} item(s), {total.normalize():f} {order.currency}, awaiting payment",
+        {"orderId": order.id, "shopId": shop.id, "status": order.status},
+    )
     return order
 
 
 # --- the status machine ----------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Move:
@@ -262,32 +357,61 @@ class Move:
     stamp: str  # the *_at column the move sets
 
 
-PAY = Move("pay", frozenset({OrderStatus.pending}), OrderStatus.paid, frozenset({"buyer"}),
-           EventType.order_paid, "paid_at")
-CANCEL = Move("cancel", frozenset({OrderStatus.pending, OrderStatus.paid}), OrderStatus.cancelled,
-              frozenset({"buyer", "seller"}), EventType.order_cancelled, "cancelled_at")
-SHIP = Move("ship", frozenset({OrderStatus.paid}), OrderStatus.shipped, frozenset({"seller"}),
-            EventType.order_shipped, "shipped_at")
-DELIVER = Move("deliver", frozenset({OrderStatus.shipped}), OrderStatus.delivered,
-               frozenset({"buyer", "seller"}), EventType.order_delivered, "delivered_at")
+PAY = Move(
+    "pay",
+    frozenset({OrderStatus.pending}),
+    OrderStatus.paid,
+    frozenset({"buyer"}),
+    EventType.order_paid,
+    "paid_at",
+)
+CANCEL = Move(
+    "cancel",
+    frozenset({OrderStatus.pending, OrderStatus.paid}),
+    OrderStatus.cancelled,
+    frozenset({"buyer", "seller"}),
+    EventType.order_cancelled,
+    "cancelled_at",
+)
+SHIP = Move(
+    "ship",
+    frozenset({OrderStatus.paid}),
+    OrderStatus.shipped,
+    frozenset({"seller"}),
+    EventType.order_shipped,
+    "shipped_at",
+)
+DELIVER = Move(
+    "deliver",
+    frozenset({OrderStatus.shipped}),
+    OrderStatus.delivered,
+    frozenset({"buyer", "seller"}),
+    EventType.order_delivered,
+    "delivered_at",
+)
 
 
 def _item_rows(db: Session, order_id: int) -> list[tuple[int, int]]:
-    rows = db.execute(select(OrderItem.product_id, OrderItem.quantity).where(OrderItem.order_id == order_id)
-                      .order_by(OrderItem.product_id)).all()
+    rows = db.execute(
+        select(OrderItem.product_id, OrderItem.quantity)
+        .where(OrderItem.order_id == order_id)
+        .order_by(OrderItem.product_id)
+    ).all()
     return [(r.product_id, r.quantity) for r in rows]
 
 
-def _move(uow: Uow, principal: Principal, order_id: int, move: Move,
-          values: dict[str, Any] | None = None) -> tuple[Order, OrderStatus, str, int]:
+def _move(
+    uow: Uow, principal: Principal, order_id: int, move: Move, values: dict[str, Any] | None = None
+) -> tuple[Order, OrderStatus, str, int]:
     """Checks who may make the move and from which status, then makes it with a conditional UPDATE.
 
     Returns the refreshed order, the status it left, the caller's side and the other party's user id."""
     s = uow.session
     order = visible_order(s, principal, order_id)
     owner_id = _shop_owner(s, order.shop_id)
-    side = ("buyer" if order.buyer_id == principal.user_id
-            else "seller" if owner_id == principal.user_id else "")
+    side = (
+        "buyer" if order.buyer_id == principal.user_id else "seller" if owner_id == principal.user_id else ""
+    )
     if side not in move.actors:
         who = " or ".join(sorted("the buyer" if a == "buyer" else "the shop's owner" for a in move.actors))
         raise Forbidden(f"Only {who} can {move.action} this order")
@@ -295,7 +419,8 @@ def _move(uow: Uow, principal: Principal, order_id: int, move: Move,
     if current not in move.sources:
         raise InvalidTransition("order", current.value, move.action)
     result = s.execute(
-        update(Order).where(Order.id == order.id, Order.status == current.value)
+        update(Order)
+        .where(Order.id == order.id, Order.status == current.value)
         .values(status=move.target.value, updated_at=uow.now, **{move.stamp: uow.now}, **(values or {}))
         .execution_options(synchronize_session=False)
     )
@@ -307,31 +432,58 @@ def _move(uow: Uow, principal: Principal, order_id: int, move: Move,
 
 
 def _base_payload(order: Order, previous: OrderStatus, side: str) -> dict[str, Any]:
-    return {"buyerId": order.buyer_id, "shopId": order.shop_id, "from": previous.value, "to": order.status,
-            "by": side, "total": str(order.total_amount), "currency": order.currency}
+    return {
+        "buyerId": order.buyer_id,
+        "shopId": order.shop_id,
+        "from": previous.value,
+        "to": order.status,
+        "by": side,
+        "total": str(order.total_amount),
+        "currency": order.currency,
+    }
 
 
-def _emit_and_notify(uow: Uow, order: Order, move: Move, payload: dict[str, Any], other: int, title: str,
-                     text: str) -> None:
+def _emit_and_notify(
+    uow: Uow, order: Order, move: Move, payload: dict[str, Any], other: int, title: str, text: str
+) -> None:
     uow.emit(move.event, "order", order.id, payload, shop_id=order.shop_id, order_id=order.id)
-    notify(uow, other, NotificationType.order_update, title, text,
-           {"orderId": order.id, "shopId": order.shop_id, "status": order.status})
+    notify(
+        uow,
+        other,
+        NotificationType.order_update,
+        title,
+        text,
+        {"orderId": order.id, "shopId": order.shop_id, "status": order.status},
+    )
 
 
 def pay(uow: Uow, principal: Principal, order_id: int, body: PayIn | None) -> Order:
     body = body or PayIn()
-    order, previous, side, other = _move(uow, principal, order_id, PAY,
-                                         {"payment_tx_hash": body.tx_hash, "payment_chain": body.chain})
+    order, previous, side, other = _move(
+        uow, principal, order_id, PAY, {"payment_tx_hash": body.tx_hash, "payment_chain": body.chain}
+    )
     items = _item_rows(uow.session, order.id)
     for pid, qty in items:
-        uow.session.execute(update(Product).where(Product.id == pid)
-                            .values(sales_count=Product.sales_count + qty)
-                            .execution_options(synchronize_session=False))
+        uow.session.execute(
+            update(Product)
+            .where(Product.id == pid)
+            .values(sales_count=Product.sales_count + qty)
+            .execution_options(synchronize_session=False)
+        )
     payload = _base_payload(order, previous, side) | {
-        "txHash": body.tx_hash, "chain": body.chain,
-        "items": [{"productId": pid, "quantity": qty} for pid, qty in items]}
-    _emit_and_notify(uow, order, PAY, payload, other, f"Order #{order.id} paid",
-                     "The buyer paid: the order is ready to ship")
+        "txHash": body.tx_hash,
+        "chain": body.chain,
+        "items": [{"productId": pid, "quantity": qty} for pid, qty in items],
+    }
+    _emit_and_notify(
+        uow,
+        order,
+        PAY,
+        payload,
+        other,
+        f"Order #{order.id} paid",
+        "The buyer paid: the order is ready to ship",
+    )
     return order
 
 
@@ -343,14 +495,27 @@ def cancel(uow: Uow, principal: Principal, order_id: int, body: CancelIn | None)
         values: dict[str, Any] = {"stock": Product.stock + qty}
         if previous is OrderStatus.paid:
             values["sales_count"] = Product.sales_count - qty
-        uow.session.execute(update(Product).where(Product.id == pid).values(**values)
-                            .execution_options(synchronize_session=False))
+        uow.session.execute(
+            update(Product)
+            .where(Product.id == pid)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
     payload = _base_payload(order, previous, side) | {
-        "reason": reason, "wasPaid": previous is OrderStatus.paid,
-        "stockReleased": [{"productId": pid, "quantity": qty} for pid, qty in items]}
+        "reason": reason,
+        "wasPaid": previous is OrderStatus.paid,
+        "stockReleased": [{"productId": pid, "quantity": qty} for pid, qty in items],
+    }
     by = "the buyer" if side == "buyer" else "the shop"
-    _emit_and_notify(uow, order, CANCEL, payload, other, f"Order #{order.id} cancelled",
-                     f"Cancelled by {by}" + (f": {reason}" if reason else ""))
+    _emit_and_notify(
+        uow,
+        order,
+        CANCEL,
+        payload,
+        other,
+        f"Order #{order.id} cancelled",
+        f"Cancelled by {by}" + (f": {reason}" if reason else ""),
+    )
     return order
 
 
@@ -358,13 +523,27 @@ def ship(uow: Uow, principal: Principal, order_id: int, body: ShipIn | None) -> 
     tracking = body.tracking_number if body else None
     order, previous, side, other = _move(uow, principal, order_id, SHIP, {"tracking_number": tracking})
     payload = _base_payload(order, previous, side) | {"trackingNumber": tracking}
-    _emit_and_notify(uow, order, SHIP, payload, other, f"Order #{order.id} shipped",
-                     f"Tracking number: {tracking}" if tracking else "Your order is on its way")
+    _emit_and_notify(
+        uow,
+        order,
+        SHIP,
+        payload,
+        other,
+        f"Order #{order.id} shipped",
+        f"Tracking number: {tracking}" if tracking else "Your order is on its way",
+    )
     return order
 
 
 def deliver(uow: Uow, principal: Principal, order_id: int) -> Order:
     order, previous, side, other = _move(uow, principal, order_id, DELIVER)
-    _emit_and_notify(uow, order, DELIVER, _base_payload(order, previous, side), other,
-                     f"Order #{order.id} delivered", "The order was delivered")
+    _emit_and_notify(
+        uow,
+        order,
+        DELIVER,
+        _base_payload(order, previous, side),
+        other,
+        f"Order #{order.id} delivered",
+        "The order was delivered",
+    )
     return order

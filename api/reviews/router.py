@@ -21,7 +21,11 @@ def post_review(product_id: int, body: ReviewCreate, principal: CurrentUser, uow
 
 
 @router.get("/{product_id}/reviews", response_model=Envelope[list[ReviewOut]])
-def list_reviews(product_id: int, db: ReadDb, page: Annotated[Page, Query()] = 1,
-                 page_size: Annotated[PageSize, Query(alias="pageSize")] = 20) -> EnvelopeResponse:
+def list_reviews(
+    product_id: int,
+    db: ReadDb,
+    page: Annotated[Page, Query()] = 1,
+    page_size: Annotated[PageSize, Query(alias="pageSize")] = 20,
+) -> EnvelopeResponse:
     reviews, total = service.list_reviews(db, product_id, page=page, page_size=page_size)
     return paginated(reviews, page=page, page_size=page_size, total=total)

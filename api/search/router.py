@@ -14,8 +14,15 @@ router = APIRouter(tags=["search"])
 
 
 @router.get("/api/products/search", response_model=Envelope[list[SearchResult]])
-def search_products(q: Annotated[SearchQuery, Query()], principal: MaybeUser, db: ReadDb, store: StoreDep,
-                    clock: ClockDep, request: Request, background: BackgroundTasks) -> EnvelopeResponse:
+def search_products(
+    q: Annotated[SearchQuery, Query()],
+    principal: MaybeUser,
+    db: ReadDb,
+    store: StoreDep,
+    clock: ClockDep,
+    request: Request,
+    background: BackgroundTasks,
+) -> EnvelopeResponse:
     """Full text (q) over name and description; filters category, minPrice, maxPrice, minRating,
     lat+lon+radiusKm, delivery; sort relevance (default with q), price_asc, price_desc, newest (default
     without q), rating, popular, distance (with lat/lon). Anonymous searches are allowed; each one is
@@ -23,7 +30,16 @@ def search_products(q: Annotated[SearchQuery, Query()], principal: MaybeUser, db
     items, total = service.search(db, q)
     db.rollback()  # the read transaction ends here
     # The event goes in its own small write transaction, once the response is on its way.
-    background.add_task(service.record_search_in_store, store, service.SearchRecord(
-        at=clock.now(), user_id=principal.user_id if principal else None, request_id=current_request_id(),
-        ip_address=client_ip(request), query=q, total=total))
+    background.add_task(
+        service.record_search_in_store,
+        store,
+        service.SearchRecord(
+            at=clock.now(),
+            user_id=principal.user_id if principal else None,
+            request_id=current_request_id(),
+            ip_address=client_ip(request),
+            query=q,
+            total=total,
+        ),
+    )
     return paginated(items, page=q.page, page_size=q.page_size, total=total)

@@ -63,19 +63,137 @@ MAX_TERM_LENGTH = 64
 _TERM = re.compile(r"[^\W_]+")  # letters and digits; everything else separates terms
 # PostgreSQL's 'english' stop words (snowball): dropped from every query, so that both databases
 # match the same products ("case for phone" needs no "for" in the text on SQLite either).
-STOP_WORDS = frozenset({
-    "a", "about", "above", "after", "again", "against", "all", "am", "an", "and", "any", "are",
-    "as", "at", "be", "because", "been", "before", "being", "below", "between", "both", "but", "by",
-    "can", "did", "do", "does", "doing", "don", "down", "during", "each", "few", "for", "from",
-    "further", "had", "has", "have", "having", "he", "her", "here", "hers", "herself", "him",
-    "himself", "his", "how", "i", "if", "in", "into", "is", "it", "its", "itself", "just", "me",
-    "more", "most", "my", "myself", "no", "nor", "not", "now", "of", "off", "on", "once", "only",
-    "or", "other", "our", "ours", "ourselves", "out", "over", "own", "s", "same", "she", "should",
-    "so", "some", "such", "t", "than", "that", "the", "their", "theirs", "them", "themselves",
-    "then", "there", "these", "they", "this", "those", "through", "to", "too", "under", "until",
-    "up", "very", "was", "we", "were", "what", "when", "where", "which", "while", "who", "whom",
-    "why", "will", "with", "you", "your", "yours", "yourself", "yourselves",
-})
+STOP_WORDS = frozenset(
+    {
+        "a",
+        "about",
+        "above",
+        "after",
+        "again",
+        "against",
+        "all",
+        "am",
+        "an",
+        "and",
+        "any",
+        "are",
+        "as",
+        "at",
+        "be",
+        "because",
+        "been",
+        "before",
+        "being",
+        "below",
+        "between",
+        "both",
+        "but",
+        "by",
+        "can",
+        "did",
+        "do",
+        "does",
+        "doing",
+        "don",
+        "down",
+        "during",
+        "each",
+        "few",
+        "for",
+        "from",
+        "further",
+        "had",
+        "has",
+        "have",
+        "having",
+        "he",
+        "her",
+        "here",
+        "hers",
+        "herself",
+        "him",
+        "himself",
+        "his",
+        "how",
+        "i",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "itself",
+        "just",
+        "me",
+        "more",
+        "most",
+        "my",
+        "myself",
+        "no",
+        "nor",
+        "not",
+        "now",
+        "of",
+        "off",
+        "on",
+        "once",
+        "only",
+        "or",
+        "other",
+        "our",
+        "ours",
+        "ourselves",
+        "out",
+        "over",
+        "own",
+        "s",
+        "same",
+        "she",
+        "should",
+        "so",
+        "some",
+        "such",
+        "t",
+        "than",
+        "that",
+        "the",
+        "their",
+        "theirs",
+        "them",
+        "themselves",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "those",
+        "through",
+        "to",
+        "too",
+        "under",
+        "until",
+        "up",
+        "very",
+        "was",
+        "we",
+        "were",
+        "what",
+        "when",
+        "where",
+        "which",
+        "while",
+        "who",
+        "whom",
+        "why",
+        "will",
+        "with",
+        "you",
+        "your",
+        "yours",
+        "yourself",
+        "yourselves",
+    }
+)
 _FTS_WEIGHTS = "4.0, 1.0"  # bm25 weight of name, description
 FTS = table("products_fts", column("rowid"))  # SQLite only (migration 0002)
 
@@ -129,18 +247,28 @@ def bounding_box(lat: float, lon: float, radius_km: float) -> Box:
 def _near_shops(lon_ranges: int, delivery: bool) -> CTE:
     """Shops within the radius, with their distance: a few hundred rows at most, computed once.
     Parameters: lat, lon, radius, lat_min, lat_max, lon_min_<i>, lon_max_<i> and delivery."""
-    distance = func.haversine_km(bindparam("lat", type_=Float()), bindparam("lon", type_=Float()),
-                                 Shop.latitude, Shop.longitude)
+    distance = func.haversine_km(
+        bindparam("lat", type_=Float()), bindparam("lon", type_=Float()), Shop.latitude, Shop.longitude
+    )
     conds: list[ColumnElement[bool]] = [Shop.latitude.between(bindparam("lat_min"), bindparam("lat_max"))]
     if lon_ranges:
-        conds.append(or_(*(Shop.longitude.between(bindparam(f"lon_min_{i}"), bindparam(f"lon_max_{i}"))
-                           for i in range(lon_ranges))))
+        conds.append(
+            or_(
+                *(
+                    Shop.longitude.between(bindparam(f"lon_min_{i}"), bindparam(f"lon_max_{i}"))
+                    for i in range(lon_ranges)
+                )
+            )
+        )
     if delivery:
         conds.append(Shop.delivery_available == bindparam("delivery"))
     inner = select(Shop.id, Shop.name, distance.label("distance_km")).where(*conds).subquery("box")
-    return (select(inner.c.id, inner.c.name, inner.c.distance_km)
-            .where(inner.c.distance_km <= bindparam("radius", type_=Float())).cte("near")
-            .prefix_with("MATERIALIZED"))
+    return (
+        select(inner.c.id, inner.c.name, inner.c.distance_km)
+        .where(inner.c.distance_km <= bindparam("radius", type_=Float()))
+        .cte("near")
+        .prefix_with("MATERIALIZED")
+    )
 
 
 @lru_cache(maxsize=8)
@@ -152,8 +280,13 @@ def _geo_params(q: SearchQuery) -> tuple[dict[str, Any], int]:
     """The parameters of _near_shops, and how many longitude ranges its box has."""
     assert q.lat is not None and q.lon is not None and q.radius_km is not None
     box = bounding_box(q.lat, q.lon, q.radius_km)
-    params: dict[str, Any] = {"lat": q.lat, "lon": q.lon, "radius": q.radius_km, "lat_min": box.lat_min,
-                              "lat_max": box.lat_max}
+    params: dict[str, Any] = {
+        "lat": q.lat,
+        "lon": q.lon,
+        "radius": q.radius_km,
+        "lat_min": box.lat_min,
+        "lat_max": box.lat_max,
+    }
     for i, (lo, hi) in enumerate(box.lon_ranges):
         params[f"lon_min_{i}"], params[f"lon_max_{i}"] = lo, hi
     return params, len(box.lon_ranges)
@@ -238,8 +371,11 @@ def _plan(shape: SearchShape) -> SearchPlan:
         if shape.text_only:
             count = text_count
             if ranked:  # the best few straight from the index: products are read for one page only
-                matches = (matches.order_by(literal_column("rank"), literal_column("id").desc())
-                           .offset(PAGE[0]).limit(PAGE[1]))
+                matches = (
+                    matches.order_by(literal_column("rank"), literal_column("id").desc())
+                    .offset(PAGE[0])
+                    .limit(PAGE[1])
+                )
                 paged = True
         matched = matches.cte("text_match").prefix_with("MATERIALIZED")
         source = matched.join(source, Product.id == matched.c.id)
@@ -249,8 +385,12 @@ def _plan(shape: SearchShape) -> SearchPlan:
         match, rank = _tsvector_match()
         count = select(func.count()).select_from(Product).where(match, *product_terms)
         # Every product column the page needs is read in the (bitmap) scan of the matches.
-        matched_pg = (select(*CARD_COLUMNS, *([rank.label("rank")] if ranked else []))
-                      .where(match, *product_terms).cte("text_match").prefix_with("MATERIALIZED"))
+        matched_pg = (
+            select(*CARD_COLUMNS, *([rank.label("rank")] if ranked else []))
+            .where(match, *product_terms)
+            .cte("text_match")
+            .prefix_with("MATERIALIZED")
+        )
         source, product_terms, shop_col = matched_pg, [], matched_pg.c.shop_id
         adapt = ClauseAdapter(matched_pg).traverse
         columns = [matched_pg.c[c.key] for c in CARD_COLUMNS]
@@ -261,8 +401,9 @@ def _plan(shape: SearchShape) -> SearchPlan:
     count_source: FromClause = source
     if near_in:
         source = source.join(Shop, Shop.id == shop_col)
-        distance = func.haversine_km(bindparam("lat", type_=Float()), bindparam("lon", type_=Float()),
-                                     Shop.latitude, Shop.longitude)
+        distance = func.haversine_km(
+            bindparam("lat", type_=Float()), bindparam("lon", type_=Float()), Shop.latitude, Shop.longitude
+        )
         shop_name: Any = Shop.name
     elif shape.geo:
         # Every product of the shops found near: read shop by shop, the distance computed per shop.
@@ -295,8 +436,9 @@ def _plan(shape: SearchShape) -> SearchPlan:
     page = select(*columns).select_from(source).where(*product_terms, *conds).order_by(*order)
     if not paged:
         page = page.offset(PAGE[0]).limit(PAGE[1])
-    return SearchPlan(page=page, count=count, count_in_page=count_in_page, paged=paged,
-                      distance=distance is not None)
+    return SearchPlan(
+        page=page, count=count, count_in_page=count_in_page, paged=paged, distance=distance is not None
+    )
 
 
 def search(db: Session, q: SearchQuery) -> tuple[list[dict[str, Any]], int]:
@@ -309,8 +451,9 @@ def search(db: Session, q: SearchQuery) -> tuple[list[dict[str, Any]], int]:
     if sort is SearchSort.relevance and not words:
         sort = SearchSort.newest
     offset = (q.page - 1) * q.page_size
-    f = ProductFilter(category_id=q.category, min_price=q.min_price, max_price=q.max_price,
-                      min_rating=q.min_rating)
+    f = ProductFilter(
+        category_id=q.category, min_price=q.min_price, max_price=q.max_price, min_rating=q.min_rating
+    )
     params: dict[str, Any] = f.params() | {"offset": offset, "limit": q.page_size}
     lon_ranges = 0
     if q.geo:
@@ -320,15 +463,17 @@ def search(db: Session, q: SearchQuery) -> tuple[list[dict[str, Any]], int]:
         params["delivery"] = q.delivery
     if words:
         params["fts" if dialect == "sqlite" else "ts"] = (
-            fts5_query(words) if dialect == "sqlite" else tsquery(words))
+            fts5_query(words) if dialect == "sqlite" else tsquery(words)
+        )
     if q.geo and words:
         near_ids = list(db.execute(_near_ids_statement(lon_ranges, q.delivery is not None), params).scalars())
         if not near_ids:
             return [], 0
         params["near_ids"] = near_ids
 
-    shape = SearchShape(dialect, bool(words), sort.value, f.shape, q.geo, lon_ranges, q.delivery is not None,
-                        RANGE_KEYS)
+    shape = SearchShape(
+        dialect, bool(words), sort.value, f.shape, q.geo, lon_ranges, q.delivery is not None, RANGE_KEYS
+    )
     plan = _plan(shape)
     key = ("search", tuple(words), *f.count_key, q.lat, q.lon, q.radius_km, q.delivery)
     total = 0
@@ -364,11 +509,24 @@ class SearchRecord:
 def record_search(uow: Uow, record: SearchRecord) -> None:
     """The search.performed event: the text, its terms, the filters, the total, the user if signed in."""
     q = record.query
-    filters = q.model_dump(mode="json", by_alias=True, exclude_none=True,
-                           exclude={"q", "page", "page_size", "sort"})
-    uow.emit(EventType.search_performed, "search", None,
-             {"query": q.q, "terms": terms(q.q), "filters": filters, "sort": q.sort.value if q.sort else None,
-              "page": q.page, "pageSize": q.page_size, "total": record.total, "userId": record.user_id})
+    filters = q.model_dump(
+        mode="json", by_alias=True, exclude_none=True, exclude={"q", "page", "page_size", "sort"}
+    )
+    uow.emit(
+        EventType.search_performed,
+        "search",
+        None,
+        {
+            "query": q.q,
+            "terms": terms(q.q),
+            "filters": filters,
+            "sort": q.sort.value if q.sort else None,
+            "page": q.page,
+            "pageSize": q.page_size,
+            "total": record.total,
+            "userId": record.user_id,
+        },
+    )
 
 
 def record_search_in_store(store: Store, record: SearchRecord) -> None:
@@ -376,8 +534,13 @@ def record_search_in_store(store: Store, record: SearchRecord) -> None:
     one analytics event and is logged; the searcher already has the results."""
     try:
         with store.write() as session:
-            uow = Uow(session=session, now=record.at, actor_user_id=record.user_id,
-                      request_id=record.request_id, ip_address=record.ip_address)
+            uow = Uow(
+                session=session,
+                now=record.at,
+                actor_user_id=record.user_id,
+                request_id=record.request_id,
+                ip_address=record.ip_address,
+            )
             record_search(uow, record)
             uow.commit()
     except Exception:

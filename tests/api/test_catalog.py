@@ -12,12 +12,18 @@ def test_admin_creates_categories_with_derived_slug_and_anyone_lists_them(api):
     admin = api.user("admin")
     parent = api.category(admin, "Home & Kitchen")
     assert parent["slug"] == "home-kitchen" and parent["parentId"] is None
-    child = data(api.client.post("/api/categories", json={"name": "Café Machines", "parentId": parent["id"]},
-                                 headers=admin.headers), 201)
+    child = data(
+        api.client.post(
+            "/api/categories", json={"name": "Café Machines", "parentId": parent["id"]}, headers=admin.headers
+        ),
+        201,
+    )
     assert child["slug"] == "cafe-machines" and child["parentId"] == parent["id"]
     listed = data(api.client.get("/api/categories"))
-    assert [(c["name"], c["slug"]) for c in listed] == [("Café Machines", "cafe-machines"),
-                                                       ("Home & Kitchen", "home-kitchen")]
+    assert [(c["name"], c["slug"]) for c in listed] == [
+        ("Café Machines", "cafe-machines"),
+        ("Home & Kitchen", "home-kitchen"),
+    ]
     events = api.events("category.created")
     assert [e.entity_id for e in events] == [parent["id"], child["id"]]
     assert events[1].payload == {"name": "Café Machines", "slug": "cafe-machines", "parentId": parent["id"]}
@@ -26,18 +32,25 @@ def test_admin_creates_categories_with_derived_slug_and_anyone_lists_them(api):
 def test_category_creation_is_admin_only(api):
     seller = api.user("seller")
     error(api.client.post("/api/categories", json={"name": "Books"}), 401, "UNAUTHORIZED")
-    error(api.client.post("/api/categories", json={"name": "Books"}, headers=seller.headers), 403,
-          "FORBIDDEN")
+    error(
+        api.client.post("/api/categories", json={"name": "Books"}, headers=seller.headers), 403, "FORBIDDEN"
+    )
     assert api.count("categories") == 0
 
 
 def test_category_duplicates_and_bad_input(api):
     admin = api.user("admin")
     api.category(admin, "Books")
-    error(api.client.post("/api/categories", json={"name": "books"}, headers=admin.headers), 409,
-          "CATEGORY_EXISTS")
-    error(api.client.post("/api/categories", json={"name": "Toys", "parentId": 999}, headers=admin.headers),
-          422, "UNKNOWN_CATEGORY")
+    error(
+        api.client.post("/api/categories", json={"name": "books"}, headers=admin.headers),
+        409,
+        "CATEGORY_EXISTS",
+    )
+    error(
+        api.client.post("/api/categories", json={"name": "Toys", "parentId": 999}, headers=admin.headers),
+        422,
+        "UNKNOWN_CATEGORY",
+    )
     for body in ({"name": "x"}, {"name": "!!!"}, {"name": "Toys", "slug": "toys"}, {}):
         error(api.client.post("/api/categories", json=body, headers=admin.headers), 422, "VALIDATION_ERROR")
     assert api.count("categories") == 1
@@ -50,8 +63,16 @@ def test_owner_creates_product_with_price_as_number_or_string(api):
     owner, admin = api.user(), api.user("admin")
     shop = api.shop(owner, name="Gadget Hub")
     cat = api.category(admin, "Electronics")
-    p = api.product(owner, shop["id"], name="Wireless Earbuds", description="Noise cancelling", price=49.5,
-                    currency="USDT", stock=7, categoryId=cat["id"])
+    p = api.product(
+        owner,
+        shop["id"],
+        name="Wireless Earbuds",
+        description="Noise cancelling",
+        price=49.5,
+        currency="USDT",
+        stock=7,
+        categoryId=cat["id"],
+    )
     assert p["price"] == "49.50000000" and p["currency"] == "USDT" and p["stock"] == 7
     assert p["shop"] == {"id": shop["id"], "name": "Gadget Hub"} and p["shopId"] == shop["id"]
     assert p["category"] == {"id": cat["id"], "name": "Electronics", "slug": "electronics"}
@@ -97,8 +118,11 @@ def test_create_product_rejects_bad_input(api, field, value):
     owner = api.user()
     shop = api.shop(owner)
     body = {"name": "Lamp", "price": "10", "currency": "USDT", "stock": 1, field: value}
-    err = error(api.client.post(f"/api/shops/{shop['id']}/products", json=body, headers=owner.headers), 422,
-                "VALIDATION_ERROR")
+    err = error(
+        api.client.post(f"/api/shops/{shop['id']}/products", json=body, headers=owner.headers),
+        422,
+        "VALIDATION_ERROR",
+    )
     assert err["details"][0]["field"].startswith(field)
     assert api.count("products") == 0
 
@@ -107,8 +131,11 @@ def test_create_product_with_unknown_category_is_422(api):
     owner = api.user()
     shop = api.shop(owner)
     body = {"name": "Lamp", "price": "10", "currency": "USDT", "stock": 1, "categoryId": 999}
-    error(api.client.post(f"/api/shops/{shop['id']}/products", json=body, headers=owner.headers), 422,
-          "UNKNOWN_CATEGORY")
+    error(
+        api.client.post(f"/api/shops/{shop['id']}/products", json=body, headers=owner.headers),
+        422,
+        "UNKNOWN_CATEGORY",
+    )
     assert api.count("products") == 0 and api.events("product.created") == []
 
 
@@ -154,18 +181,25 @@ def test_patch_emits_changed_fields_and_bumps_updated_at(api):
     cat = api.category(admin)
     p = api.product(owner, shop["id"], name="Kettle", stock=5)
     api.clock.advance(timedelta(minutes=5))
-    out = data(api.client.patch(f"/api/products/{p['id']}",
-                                json={"name": "Steel Kettle", "stock": 4, "categoryId": cat["id"],
-                                      "description": "A fine thing"},
-                                headers=owner.headers))
+    out = data(
+        api.client.patch(
+            f"/api/products/{p['id']}",
+            json={"name": "Steel Kettle", "stock": 4, "categoryId": cat["id"], "description": "A fine thing"},
+            headers=owner.headers,
+        )
+    )
     assert out["name"] == "Steel Kettle" and out["stock"] == 4 and out["category"]["id"] == cat["id"]
     assert out["updatedAt"] > p["updatedAt"]
     [ev] = api.events("product.updated")
     assert ev.product_id == p["id"] and ev.shop_id == shop["id"]
     # The unchanged description is not reported.
-    assert ev.payload == {"changes": {"name": {"old": "Kettle", "new": "Steel Kettle"},
-                                      "stock": {"old": 5, "new": 4},
-                                      "category_id": {"old": None, "new": cat["id"]}}}
+    assert ev.payload == {
+        "changes": {
+            "name": {"old": "Kettle", "new": "Steel Kettle"},
+            "stock": {"old": 5, "new": 4},
+            "category_id": {"old": None, "new": cat["id"]},
+        }
+    }
     assert api.events("product.price_changed") == [] and api.count("price_history") == 0
     # Clearing the category.
     out = data(api.client.patch(f"/api/products/{p['id']}", json={"categoryId": None}, headers=owner.headers))
@@ -174,8 +208,16 @@ def test_patch_emits_changed_fields_and_bumps_updated_at(api):
 
 @pytest.mark.parametrize(
     "body",
-    [{}, {"name": None}, {"price": "1.000000001"}, {"price": -5}, {"stock": -1}, {"isActive": "no"},
-     {"views": 1000}, {"categoryId": 999}],
+    [
+        {},
+        {"name": None},
+        {"price": "1.000000001"},
+        {"price": -5},
+        {"stock": -1},
+        {"isActive": "no"},
+        {"views": 1000},
+        {"categoryId": 999},
+    ],
 )
 def test_patch_rejects_bad_input(api, body):
     owner = api.user()
@@ -192,10 +234,18 @@ def test_price_change_records_history_emits_event_and_fires_alert(api):
     owner, buyer, other_buyer = api.user(), api.user(), api.user()
     shop = api.shop(owner)
     p = api.product(owner, shop["id"], name="Hardware Wallet", price="100.00")
-    alert = data(api.client.post("/api/price-alerts", json={"productId": p["id"], "targetPrice": "80"},
-                                 headers=buyer.headers), 201)
-    data(api.client.post("/api/price-alerts", json={"productId": p["id"], "targetPrice": "50"},
-                         headers=other_buyer.headers), 201)
+    alert = data(
+        api.client.post(
+            "/api/price-alerts", json={"productId": p["id"], "targetPrice": "80"}, headers=buyer.headers
+        ),
+        201,
+    )
+    data(
+        api.client.post(
+            "/api/price-alerts", json={"productId": p["id"], "targetPrice": "50"}, headers=other_buyer.headers
+        ),
+        201,
+    )
     url = f"/api/products/{p['id']}"
 
     out = data(api.client.patch(url, json={"price": "90"}, headers=owner.headers))
@@ -205,13 +255,17 @@ def test_price_change_records_history_emits_event_and_fires_alert(api):
     data(api.client.patch(url, json={"price": 79.99, "stock": 2}, headers=owner.headers))
 
     assert [(e.payload["oldPrice"], e.payload["newPrice"]) for e in api.events("product.price_changed")] == [
-        ("100.00000000", "90.00000000"), ("90.00000000", "79.99000000")]
+        ("100.00000000", "90.00000000"),
+        ("90.00000000", "79.99000000"),
+    ]
     [upd] = api.events("product.updated")
     assert upd.payload == {"changes": {"stock": {"old": 10, "new": 2}}}
     history = api.client.get(f"{url}/price-history")
     rows = data(history)
     assert [(h["oldPrice"], h["newPrice"], h["currency"]) for h in rows] == [
-        ("90.00000000", "79.99000000", "USDT"), ("100.00000000", "90.00000000", "USDT")]
+        ("90.00000000", "79.99000000", "USDT"),
+        ("100.00000000", "90.00000000", "USDT"),
+    ]
     assert history.json()["meta"]["pagination"] == {"page": 1, "pageSize": 20, "total": 2, "pages": 1}
     page2 = api.client.get(f"{url}/price-history?page=2&pageSize=1")
     assert [h["newPrice"] for h in data(page2)] == ["90.00000000"]
@@ -242,8 +296,11 @@ def test_unchanged_patch_writes_nothing(api):
     shop = api.shop(owner)
     p = api.product(owner, shop["id"], price="5")
     before = api.event_count()
-    out = data(api.client.patch(f"/api/products/{p['id']}", json={"price": "5.0", "stock": 10},
-                                headers=owner.headers))
+    out = data(
+        api.client.patch(
+            f"/api/products/{p['id']}", json={"price": "5.0", "stock": 10}, headers=owner.headers
+        )
+    )
     assert out == p and api.event_count() == before and api.count("price_history") == 0
 
 
@@ -274,9 +331,21 @@ def test_listing_filters_sorts_and_paginates(api):
     rows, page = _listing(api)
     assert [r["name"] for r in rows] == ["Charlie", "Bravo", "Alpha"]  # newest first, hidden left out
     assert page == {"page": 1, "pageSize": 20, "total": 3, "pages": 1}
-    assert rows[0] == {"id": c["id"], "shopId": shop2["id"], "shopName": "Second", "categoryId": cat["id"],
-                       "name": "Charlie", "price": "20.00000000", "currency": "USDT", "stock": 1, "views": 1,
-                       "salesCount": 0, "rating": 0.0, "ratingCount": 0, "createdAt": c["createdAt"]}
+    assert rows[0] == {
+        "id": c["id"],
+        "shopId": shop2["id"],
+        "shopName": "Second",
+        "categoryId": cat["id"],
+        "name": "Charlie",
+        "price": "20.00000000",
+        "currency": "USDT",
+        "stock": 1,
+        "views": 1,
+        "salesCount": 0,
+        "rating": 0.0,
+        "ratingCount": 0,
+        "createdAt": c["createdAt"],
+    }
 
     def names(query: str) -> list[str]:
         return [r["name"] for r in _listing(api, query)[0]]
@@ -317,8 +386,18 @@ def test_listing_rating_sort(api):
 
 @pytest.mark.parametrize(
     "query",
-    ["?pageSize=101", "?pageSize=0", "?page=0", "?sort=cheapest", "?minPrice=-1", "?minPrice=1.123456789",
-     "?minPrice=10&maxPrice=5", "?shopid=1", "?inStock=maybe", "?categoryId=abc"],
+    [
+        "?pageSize=101",
+        "?pageSize=0",
+        "?page=0",
+        "?sort=cheapest",
+        "?minPrice=-1",
+        "?minPrice=1.123456789",
+        "?minPrice=10&maxPrice=5",
+        "?shopid=1",
+        "?inStock=maybe",
+        "?categoryId=abc",
+    ],
 )
 def test_listing_rejects_bad_query(api, query):
     err = error(api.client.get(f"/api/products{query}"), 422, "VALIDATION_ERROR")
@@ -334,9 +413,12 @@ def test_listing_price_range_pages_read_in_sort_order(api):
         api.product(owner, shop["id"], name=f"P{i}", price=price)
         api.clock.advance(timedelta(minutes=1))
     expected = ["P3", "P2", "P1"]  # newest first, 5 <= price <= 20
-    walked = [data(api.client.get(f"/api/products?minPrice=5&maxPrice=20&pageSize=1&page={n}"))[0]["name"]
-              for n in (1, 2, 3)]
+    walked = [
+        data(api.client.get(f"/api/products?minPrice=5&maxPrice=20&pageSize=1&page={n}"))[0]["name"]
+        for n in (1, 2, 3)
+    ]
     assert walked == expected
     assert [r["name"] for r in _listing(api, "?minPrice=5&maxPrice=20")[0]] == expected
-    assert [r["name"] for r in _listing(api, "?minPrice=5&maxPrice=20&pageSize=1&page=2&sort=popular")[0]] \
-        == ["P2"]
+    assert [
+        r["name"] for r in _listing(api, "?minPrice=5&maxPrice=20&pageSize=1&page=2&sort=popular")[0]
+    ] == ["P2"]

@@ -20,6 +20,7 @@ MOVES = ("pay", "cancel", "ship", "deliver")
 
 # --- helpers (also used by the reviews and atomicity tests) -------------------------------------
 
+
 def product_row(api: Api, product_id: int) -> Product:
     with api.store.read() as db:
         product = db.get(Product, product_id)
@@ -40,12 +41,16 @@ def set_product(api: Api, product_id: int, **values: Any) -> None:
 
 def notifications(api: Api, user_id: int) -> list[Notification]:
     with api.store.read() as db:
-        return list(db.execute(select(Notification).where(Notification.user_id == user_id)
-                               .order_by(Notification.id)).scalars())
+        return list(
+            db.execute(
+                select(Notification).where(Notification.user_id == user_id).order_by(Notification.id)
+            ).scalars()
+        )
 
 
-def place(api: Api, buyer: Actor | None, items: list[tuple[int, int]], *, key: str | None = None,
-          **extra: Any) -> Any:
+def place(
+    api: Api, buyer: Actor | None, items: list[tuple[int, int]], *, key: str | None = None, **extra: Any
+) -> Any:
     headers = dict(buyer.headers) if buyer else {}
     if key is not None:
         headers["Idempotency-Key"] = key
@@ -54,17 +59,23 @@ def place(api: Api, buyer: Actor | None, items: list[tuple[int, int]], *, key: s
 
 
 def move(api: Api, actor: Actor | None, order_id: int, action: str, body: Any = None) -> Any:
-    return api.client.put(f"/api/orders/{order_id}/{action}", json=body,
-                          headers=actor.headers if actor else {})
+    return api.client.put(
+        f"/api/orders/{order_id}/{action}", json=body, headers=actor.headers if actor else {}
+    )
 
 
-def order_in(api: Api, m: SimpleNamespace, status: str,
-             items: list[tuple[int, int]] | None = None) -> dict[str, Any]:
+def order_in(
+    api: Api, m: SimpleNamespace, status: str, items: list[tuple[int, int]] | None = None
+) -> dict[str, Any]:
     """An order of m.buyer from m.shop, driven to the given status."""
     order: dict[str, Any] = data(place(api, m.buyer, items or [(m.p1["id"], 1)]), 201)
-    path = {"pending": [], "paid": [(m.buyer, "pay")], "shipped": [(m.buyer, "pay"), (m.seller, "ship")],
-            "delivered": [(m.buyer, "pay"), (m.seller, "ship"), (m.buyer, "deliver")],
-            "cancelled": [(m.buyer, "cancel")]}[status]
+    path = {
+        "pending": [],
+        "paid": [(m.buyer, "pay")],
+        "shipped": [(m.buyer, "pay"), (m.seller, "ship")],
+        "delivered": [(m.buyer, "pay"), (m.seller, "ship"), (m.buyer, "deliver")],
+        "cancelled": [(m.buyer, "cancel")],
+    }[status]
     for actor, action in path:
         order = data(move(api, actor, order["id"], action))
     assert order["status"] == status
@@ -77,8 +88,9 @@ def market(api: Api) -> SimpleNamespace:
     shop = api.shop(seller)
     p1 = api.product(seller, shop["id"], price="25.00", stock=10)
     p2 = api.product(seller, shop["id"], price="4.50", stock=3)
-    return SimpleNamespace(seller=seller, shop=shop, p1=p1, p2=p2, buyer=api.user(), other=api.user(),
-                           admin=api.user("admin"))
+    return SimpleNamespace(
+        seller=seller, shop=shop, p1=p1, p2=p2, buyer=api.user(), other=api.user(), admin=api.user("admin")
+    )
 
 
 @pytest.fixture
@@ -87,6 +99,7 @@ def m(api: Api) -> SimpleNamespace:
 
 
 # --- placing ------------------------------------------------------------------------------------
+
 
 def test_place_order_reserves_stock_snapshots_prices_and_notifies_the_seller(api, m):
     resp = place(api, m.buyer, [(m.p1["id"], 2), (m.p2["id"], 3)], shippingAddress="1 Main St")
@@ -110,31 +123,38 @@ def test_place_order_reserves_stock_snapshots_prices_and_notifies_the_seller(api
     assert ev.order_id == order["id"] and ev.shop_id == m.shop["id"] and ev.actor_user_id == m.buyer.id
     assert ev.payload["buyerId"] == m.buyer.id and ev.payload["currency"] == "USDT"
     assert Decimal(ev.payload["total"]) == Decimal("63.5")
-    assert sorted((i["productId"], i["quantity"]) for i in ev.payload["items"]) == \
-        sorted([(m.p1["id"], 2), (m.p2["id"], 3)])
+    assert sorted((i["productId"], i["quantity"]) for i in ev.payload["items"]) == sorted(
+        [(m.p1["id"], 2), (m.p2["id"], 3)]
+    )
     [note] = notifications(api, m.seller.id)
     assert note.type == "order_update" and note.data["orderId"] == order["id"]
 
     # A price change later does not touch the order's snapshot.
     set_product(api, m.p1["id"], price=Decimal("99"))
     again = data(api.client.get(f"/api/orders/{order['id']}", headers=m.buyer.headers))
-    assert Decimal(again["items"][0]["unitPrice"] if again["items"][0]["productId"] == m.p1["id"]
-                   else again["items"][1]["unitPrice"]) == Decimal("25")
+    assert Decimal(
+        again["items"][0]["unitPrice"]
+        if again["items"][0]["productId"] == m.p1["id"]
+        else again["items"][1]["unitPrice"]
+    ) == Decimal("25")
 
 
-@pytest.mark.parametrize(("body", "field"), [
-    ({"items": [{"productId": 1, "quantity": 0}]}, "items.0.quantity"),
-    ({"items": [{"productId": 1, "quantity": -1}]}, "items.0.quantity"),
-    ({"items": [{"productId": 1, "quantity": "1"}]}, "items.0.quantity"),
-    ({"items": [{"productId": 1, "quantity": 1.5}]}, "items.0.quantity"),
-    ({"items": []}, "items"),
-    ({}, "items"),
-    ({"items": [{"productId": 1, "quantity": 1}], "coupon": "FREE"}, "coupon"),
-    ({"items": [{"productId": 1, "quantity": 1, "price": "0.01"}]}, "items.0.price"),
-    ({"items": [{"productId": 1, "quantity": 1}, {"productId": 1, "quantity": 2}]}, "items"),
-    ({"items": [{"productId": i, "quantity": 1} for i in range(1, 52)]}, "items"),
-    ({"items": [{"productId": 1, "quantity": 1}], "shippingAddress": ""}, "shippingAddress"),
-])
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"items": [{"productId": 1, "quantity": 0}]}, "items.0.quantity"),
+        ({"items": [{"productId": 1, "quantity": -1}]}, "items.0.quantity"),
+        ({"items": [{"productId": 1, "quantity": "1"}]}, "items.0.quantity"),
+        ({"items": [{"productId": 1, "quantity": 1.5}]}, "items.0.quantity"),
+        ({"items": []}, "items"),
+        ({}, "items"),
+        ({"items": [{"productId": 1, "quantity": 1}], "coupon": "FREE"}, "coupon"),
+        ({"items": [{"productId": 1, "quantity": 1, "price": "0.01"}]}, "items.0.price"),
+        ({"items": [{"productId": 1, "quantity": 1}, {"productId": 1, "quantity": 2}]}, "items"),
+        ({"items": [{"productId": i, "quantity": 1} for i in range(1, 52)]}, "items"),
+        ({"items": [{"productId": 1, "quantity": 1}], "shippingAddress": ""}, "shippingAddress"),
+    ],
+)
 def test_place_order_validation(api, m, body, field):
     err = error(api.client.post("/api/orders", json=body, headers=m.buyer.headers), 422, "VALIDATION_ERROR")
     assert any(d["field"].startswith(field) for d in err["details"]), err
@@ -201,6 +221,7 @@ def test_two_buyers_racing_for_the_last_unit(api, m):
 
 # --- idempotency --------------------------------------------------------------------------------
 
+
 def test_idempotent_retry_replays_the_first_response(api, m):
     first = place(api, m.buyer, [(m.p1["id"], 2), (m.p2["id"], 1)], key="cart-42")
     order = data(first, 201)
@@ -226,8 +247,11 @@ def test_idempotency_key_reused_with_another_body(api, m):
     data(place(api, m.buyer, [(m.p1["id"], 1)], key="k1"), 201)
     err = error(place(api, m.buyer, [(m.p1["id"], 2)], key="k1"), 422, "IDEMPOTENCY_KEY_REUSED")
     assert err["details"] == {"key": "k1"}
-    error(place(api, m.buyer, [(m.p1["id"], 1)], key="k1", shippingAddress="elsewhere"), 422,
-          "IDEMPOTENCY_KEY_REUSED")
+    error(
+        place(api, m.buyer, [(m.p1["id"], 1)], key="k1", shippingAddress="elsewhere"),
+        422,
+        "IDEMPOTENCY_KEY_REUSED",
+    )
     assert api.count("orders") == 1 and stock(api, m.p1["id"]) == 9
 
 
@@ -270,6 +294,7 @@ def test_concurrent_identical_requests_make_one_order(api, m):
 
 
 # --- reading ------------------------------------------------------------------------------------
+
 
 def test_get_order_authorization(api, m):
     order = data(place(api, m.buyer, [(m.p1["id"], 1)]), 201)
@@ -314,6 +339,7 @@ def test_list_orders_as_buyer_seller_and_admin(api, m):
 
 # --- the status machine ---------------------------------------------------------------------------
 
+
 def test_full_lifecycle(api, m):
     order = data(place(api, m.buyer, [(m.p1["id"], 2), (m.p2["id"], 1)]), 201)
     oid = order["id"]
@@ -331,8 +357,11 @@ def test_full_lifecycle(api, m):
     assert delivered["status"] == "delivered" and delivered["deliveredAt"]
     assert delivered["paidAt"] == paid["paidAt"]
 
-    for name, payload_key in (("order.paid", "txHash"), ("order.shipped", "trackingNumber"),
-                              ("order.delivered", "by")):
+    for name, payload_key in (
+        ("order.paid", "txHash"),
+        ("order.shipped", "trackingNumber"),
+        ("order.delivered", "by"),
+    ):
         [ev] = api.events(name)
         assert ev.order_id == oid and ev.shop_id == m.shop["id"] and payload_key in ev.payload
     assert api.events("order.paid")[0].payload["from"] == "pending"
@@ -374,16 +403,24 @@ def test_seller_cancels_a_paid_order_and_gives_sales_back(api, m):
     assert notifications(api, m.buyer.id)[-1].title == f"Order #{order['id']} cancelled"
 
 
-ALLOWED = {"pending": {"pay", "cancel"}, "paid": {"cancel", "ship"}, "shipped": {"deliver"},
-           "delivered": set(), "cancelled": set()}
+ALLOWED = {
+    "pending": {"pay", "cancel"},
+    "paid": {"cancel", "ship"},
+    "shipped": {"deliver"},
+    "delivered": set(),
+    "cancelled": set(),
+}
 
 
 @pytest.mark.parametrize("status", list(ALLOWED))
 def test_every_invalid_transition_is_a_conflict_and_changes_nothing(api, m, status):
     order = order_in(api, m, status)
     url = f"/api/orders/{order['id']}"
-    before, events, stock_before = data(api.client.get(url, headers=m.buyer.headers)), api.event_count(), \
-        stock(api, m.p1["id"])
+    before, events, stock_before = (
+        data(api.client.get(url, headers=m.buyer.headers)),
+        api.event_count(),
+        stock(api, m.p1["id"]),
+    )
     for action in sorted(set(MOVES) - ALLOWED[status]):
         actor = m.seller if action == "ship" else m.buyer
         err = error(move(api, actor, order["id"], action), 409, "INVALID_STATE_TRANSITION")
@@ -446,8 +483,10 @@ def test_concurrent_pay_and_cancel_leave_a_consistent_order(api, m):
         barrier.wait()
         results[action] = move(api, actor, order["id"], action).status_code
 
-    threads = [threading.Thread(target=act, args=(m.buyer, "pay")),
-               threading.Thread(target=act, args=(m.seller, "cancel"))]
+    threads = [
+        threading.Thread(target=act, args=(m.buyer, "pay")),
+        threading.Thread(target=act, args=(m.seller, "cancel")),
+    ]
     for t in threads:
         t.start()
     for t in threads:

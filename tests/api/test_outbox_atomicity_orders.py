@@ -35,8 +35,9 @@ def test_second_item_out_of_stock_rolls_back_the_first_items_reservation(api, m)
     # p2 turns out to be short, so a leak of that first UPDATE would show here.
     assert m.p1["id"] < m.p2["id"]
     before = _snapshot(api)
-    err = error(place(api, m.buyer, [(m.p1["id"], 4), (m.p2["id"], 5)], key="half-cart"), 409,
-                "INSUFFICIENT_STOCK")
+    err = error(
+        place(api, m.buyer, [(m.p1["id"], 4), (m.p2["id"], 5)], key="half-cart"), 409, "INSUFFICIENT_STOCK"
+    )
     assert err["details"] == {"items": [{"productId": m.p2["id"], "requested": 5, "available": 3}]}
     assert _snapshot(api) == before  # no order, no items, no key, no notification, no event
     assert api.events("order.placed") == []
@@ -73,10 +74,16 @@ def test_crash_after_the_order_and_its_event_were_written_rolls_everything_back(
     assert stock(api, m.p1["id"]) == 8 and order["status"] == "pending"
 
 
-@pytest.mark.parametrize(("status", "action", "actor"), [
-    ("pending", "pay", "buyer"), ("paid", "cancel", "seller"), ("pending", "cancel", "buyer"),
-    ("paid", "ship", "seller"), ("shipped", "deliver", "buyer"),
-])
+@pytest.mark.parametrize(
+    ("status", "action", "actor"),
+    [
+        ("pending", "pay", "buyer"),
+        ("paid", "cancel", "seller"),
+        ("pending", "cancel", "buyer"),
+        ("paid", "ship", "seller"),
+        ("shipped", "deliver", "buyer"),
+    ],
+)
 def test_crash_in_a_status_move_leaves_the_order_as_it_was(api, m, monkeypatch, status, action, actor):
     order = order_in(api, m, status, [(m.p1["id"], 2)])
     before, row = _snapshot(api), product_row(api, m.p1["id"])

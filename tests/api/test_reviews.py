@@ -19,8 +19,9 @@ def m(api: Api) -> SimpleNamespace:
 
 
 def review(api: Api, actor: Actor | None, product_id: int, **body: Any) -> Any:
-    return api.client.post(f"/api/products/{product_id}/reviews", json=body,
-                           headers=actor.headers if actor else {})
+    return api.client.post(
+        f"/api/products/{product_id}/reviews", json=body, headers=actor.headers if actor else {}
+    )
 
 
 def delivered_to(api: Api, m: SimpleNamespace, buyer: Actor, product_id: int) -> dict[str, Any]:
@@ -110,18 +111,21 @@ def test_review_rules(api, m):
     assert len(api.events("review.posted")) == 1
 
 
-@pytest.mark.parametrize(("body", "field"), [
-    ({"rating": 0}, "rating"),
-    ({"rating": 6}, "rating"),
-    ({"rating": 4.5}, "rating"),
-    ({"rating": 4.0}, "rating"),
-    ({"rating": "5"}, "rating"),
-    ({"rating": True}, "rating"),
-    ({}, "rating"),
-    ({"rating": 5, "comment": "x" * 2001}, "comment"),
-    ({"rating": 5, "title": "t" * 121}, "title"),
-    ({"rating": 5, "stars": 5}, "stars"),
-])
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"rating": 0}, "rating"),
+        ({"rating": 6}, "rating"),
+        ({"rating": 4.5}, "rating"),
+        ({"rating": 4.0}, "rating"),
+        ({"rating": "5"}, "rating"),
+        ({"rating": True}, "rating"),
+        ({}, "rating"),
+        ({"rating": 5, "comment": "x" * 2001}, "comment"),
+        ({"rating": 5, "title": "t" * 121}, "title"),
+        ({"rating": 5, "stars": 5}, "stars"),
+    ],
+)
 def test_review_validation(api, m, body, field):
     order_in(api, m, "delivered")
     resp = api.client.post(f"/api/products/{m.p1['id']}/reviews", json=body, headers=m.buyer.headers)

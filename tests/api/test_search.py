@@ -12,8 +12,9 @@ POTSDAM = (52.391, 13.065)  # ~27 km from Berlin
 LISBON = (38.722, -9.139)  # ~2300 km from Berlin
 
 
-def _search(api: Api, params: dict[str, Any] | None = None,
-            headers: dict[str, str] | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def _search(
+    api: Api, params: dict[str, Any] | None = None, headers: dict[str, str] | None = None
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     resp = api.client.get("/api/products/search", params=params or {}, headers=headers)
     return data(resp), resp.json()["meta"]["pagination"]
 
@@ -37,8 +38,9 @@ def catalog(api: Api) -> dict[str, Any]:
     gadgets, books = api.category(admin, "Gadgets"), api.category(admin, "Books")
     o1, o2, o3 = api.user(), api.user(), api.user()
     berlin = api.shop(o1, name="Berlin Bits", latitude=BERLIN[0], longitude=BERLIN[1], deliveryAvailable=True)
-    potsdam = api.shop(o2, name="Potsdam Pages", latitude=POTSDAM[0], longitude=POTSDAM[1],
-                       deliveryAvailable=False)
+    potsdam = api.shop(
+        o2, name="Potsdam Pages", latitude=POTSDAM[0], longitude=POTSDAM[1], deliveryAvailable=False
+    )
     lisbon = api.shop(o3, name="Lisbon Loja", latitude=LISBON[0], longitude=LISBON[1], deliveryAvailable=True)
     p: dict[str, dict[str, Any]] = {}
 
@@ -46,22 +48,62 @@ def catalog(api: Api) -> dict[str, Any]:
         p[key] = api.product(owner, shop["id"], **fields)
         api.clock.advance(timedelta(minutes=1))
 
-    add("headphones", o1, berlin, name="Wireless Headphones", description="Over-ear, noise cancelling",
-        price="80", categoryId=gadgets["id"])
-    add("speaker", o1, berlin, name="Bluetooth Speaker", description="Pairs with wireless headphones too",
-        price="45", categoryId=gadgets["id"])
-    add("novel", o2, potsdam, name="Mystery Novel", description="A gripping paperback", price="12",
-        categoryId=books["id"])
-    add("atlas", o2, potsdam, name="World Atlas", description="Maps for wireless-free travellers",
-        price="30", categoryId=books["id"])
-    add("earbuds", o3, lisbon, name="Wireless Earbuds", description="Tiny, with charging case", price="60",
-        categoryId=gadgets["id"])
+    add(
+        "headphones",
+        o1,
+        berlin,
+        name="Wireless Headphones",
+        description="Over-ear, noise cancelling",
+        price="80",
+        categoryId=gadgets["id"],
+    )
+    add(
+        "speaker",
+        o1,
+        berlin,
+        name="Bluetooth Speaker",
+        description="Pairs with wireless headphones too",
+        price="45",
+        categoryId=gadgets["id"],
+    )
+    add(
+        "novel",
+        o2,
+        potsdam,
+        name="Mystery Novel",
+        description="A gripping paperback",
+        price="12",
+        categoryId=books["id"],
+    )
+    add(
+        "atlas",
+        o2,
+        potsdam,
+        name="World Atlas",
+        description="Maps for wireless-free travellers",
+        price="30",
+        categoryId=books["id"],
+    )
+    add(
+        "earbuds",
+        o3,
+        lisbon,
+        name="Wireless Earbuds",
+        description="Tiny, with charging case",
+        price="60",
+        categoryId=gadgets["id"],
+    )
     _set(api, p["headphones"]["id"], rating=4.8, rating_count=10, sales_count=1)
     _set(api, p["speaker"]["id"], rating=3.9, rating_count=4, views=50)
     _set(api, p["novel"]["id"], rating=4.2, rating_count=2, views=5, sales_count=30)
     _set(api, p["earbuds"]["id"], rating=2.5, rating_count=1)
-    return {"products": p, "gadgets": gadgets, "books": books, "owners": (o1, o2, o3),
-            "shops": (berlin, potsdam, lisbon)}
+    return {
+        "products": p,
+        "gadgets": gadgets,
+        "books": books,
+        "owners": (o1, o2, o3),
+        "shops": (berlin, potsdam, lisbon),
+    }
 
 
 def test_search_finds_words_in_name_and_description_ranked_by_relevance(api, catalog):
@@ -75,8 +117,21 @@ def test_search_finds_words_in_name_and_description_ranked_by_relevance(api, cat
     assert _names(api, {"q": "gripping MYSTERY"}) == ["Mystery Novel"]  # every term, any case
     assert _names(api, {"q": "mystery wireless"}) == []
     row = rows[0]
-    assert set(row) == {"id", "shopId", "shopName", "categoryId", "name", "price", "currency", "stock",
-                        "views", "salesCount", "rating", "ratingCount", "createdAt"}
+    assert set(row) == {
+        "id",
+        "shopId",
+        "shopName",
+        "categoryId",
+        "name",
+        "price",
+        "currency",
+        "stock",
+        "views",
+        "salesCount",
+        "rating",
+        "ratingCount",
+        "createdAt",
+    }
 
 
 def test_search_prefix_matches_the_last_term(api, catalog):
@@ -103,7 +158,10 @@ def test_search_filters(api, catalog):
     assert _names(api, {"category": gadgets, "minPrice": "50", "maxPrice": "79.99"}) == ["Wireless Earbuds"]
     assert _names(api, {"minRating": 4, "sort": "rating"}) == ["Wireless Headphones", "Mystery Novel"]
     assert _names(api, {"delivery": "true", "sort": "price_asc"}) == [
-        "Bluetooth Speaker", "Wireless Earbuds", "Wireless Headphones"]
+        "Bluetooth Speaker",
+        "Wireless Earbuds",
+        "Wireless Headphones",
+    ]
     assert _names(api, {"delivery": "false", "sort": "price_asc"}) == ["Mystery Novel", "World Atlas"]
     rows, page = _search(api, {"sort": "price_asc", "pageSize": 2, "page": 2})
     assert [r["name"] for r in rows] == ["Bluetooth Speaker", "Wireless Earbuds"]
@@ -111,27 +169,55 @@ def test_search_filters(api, catalog):
 
 
 def test_search_sort_orders(api, catalog):
-    assert _names(api, {}) == ["Wireless Earbuds", "World Atlas", "Mystery Novel", "Bluetooth Speaker",
-                               "Wireless Headphones"]  # newest by default without q
+    assert _names(api, {}) == [
+        "Wireless Earbuds",
+        "World Atlas",
+        "Mystery Novel",
+        "Bluetooth Speaker",
+        "Wireless Headphones",
+    ]  # newest by default without q
     assert _names(api, {"sort": "newest"}) == _names(api, {})
-    assert _names(api, {"sort": "price_asc"}) == ["Mystery Novel", "World Atlas", "Bluetooth Speaker",
-                                                  "Wireless Earbuds", "Wireless Headphones"]
+    assert _names(api, {"sort": "price_asc"}) == [
+        "Mystery Novel",
+        "World Atlas",
+        "Bluetooth Speaker",
+        "Wireless Earbuds",
+        "Wireless Headphones",
+    ]
     assert _names(api, {"sort": "price_desc"}) == list(reversed(_names(api, {"sort": "price_asc"})))
-    assert _names(api, {"sort": "rating"}) == ["Wireless Headphones", "Mystery Novel", "Bluetooth Speaker",
-                                               "Wireless Earbuds", "World Atlas"]
+    assert _names(api, {"sort": "rating"}) == [
+        "Wireless Headphones",
+        "Mystery Novel",
+        "Bluetooth Speaker",
+        "Wireless Earbuds",
+        "World Atlas",
+    ]
     # views + sales: speaker 50, novel 35, headphones 1, then the newest of the zeros first.
-    assert _names(api, {"sort": "popular"}) == ["Bluetooth Speaker", "Mystery Novel", "Wireless Headphones",
-                                                "Wireless Earbuds", "World Atlas"]
+    assert _names(api, {"sort": "popular"}) == [
+        "Bluetooth Speaker",
+        "Mystery Novel",
+        "Wireless Headphones",
+        "Wireless Earbuds",
+        "World Atlas",
+    ]
     assert _names(api, {"q": "wireless", "sort": "price_asc"}) == [
-        "World Atlas", "Bluetooth Speaker", "Wireless Earbuds", "Wireless Headphones"]
+        "World Atlas",
+        "Bluetooth Speaker",
+        "Wireless Earbuds",
+        "Wireless Headphones",
+    ]
     assert _names(api, {"sort": "relevance"}) == _names(api, {})  # no text: falls back to newest
 
 
 def test_search_by_distance_includes_near_and_excludes_far_shops(api, catalog):
     near = {"lat": BERLIN[0], "lon": BERLIN[1], "radiusKm": 50}
     rows, page = _search(api, {**near, "sort": "distance"})
-    assert [r["name"] for r in rows] == ["Wireless Headphones", "Bluetooth Speaker", "Mystery Novel",
-                                         "World Atlas"]
+    assert [r["name"] for r in rows] == [
+        "Wireless Headphones",
+        "Bluetooth Speaker",
+        "Mystery Novel",
+        "World Atlas",
+    ]
     assert page["total"] == 4
     assert [r["shopName"] for r in rows] == ["Berlin Bits", "Berlin Bits", "Potsdam Pages", "Potsdam Pages"]
     assert rows[0]["distanceKm"] == pytest.approx(0, abs=0.01)
@@ -186,9 +272,34 @@ def test_inactive_products_are_hidden_from_search(api, catalog):
 
 @pytest.mark.parametrize(
     "q",
-    ['"', "'", "*", "wireless*", "AND", "OR NOT", "NEAR(a b)", "name:wireless", "-wireless", "^wire",
-     "\\", "(((", ")", "wire'less", "'; DROP TABLE products; --", "!!!", "漢字", "😀 wireless", "a" * 200,
-     "wireless AND headphones", "wire less", "%", "_", "col:val*", "{name}: x", "__init__"],
+    [
+        '"',
+        "'",
+        "*",
+        "wireless*",
+        "AND",
+        "OR NOT",
+        "NEAR(a b)",
+        "name:wireless",
+        "-wireless",
+        "^wire",
+        "\\",
+        "(((",
+        ")",
+        "wire'less",
+        "'; DROP TABLE products; --",
+        "!!!",
+        "漢字",
+        "😀 wireless",
+        "a" * 200,
+        "wireless AND headphones",
+        "wire less",
+        "%",
+        "_",
+        "col:val*",
+        "{name}: x",
+        "__init__",
+    ],
 )
 def test_any_text_is_safe(api, catalog, q):
     rows, page = _search(api, {"q": q})
@@ -233,7 +344,9 @@ def test_search_rejects_bad_parameters(api, params):
 
 def test_search_pages_past_the_end_keep_the_total(api, catalog):
     assert _search(api, {"q": "wireless", "page": 9}) == (
-        [], {"page": 9, "pageSize": 20, "total": 4, "pages": 1})
+        [],
+        {"page": 9, "pageSize": 20, "total": 4, "pages": 1},
+    )
     rows, page = _search(api, {"q": "wireless", "category": catalog["gadgets"]["id"], "page": 5})
     assert rows == [] and page["total"] == 3
     rows, page = _search(api, {"q": "wireless", "sort": "price_asc", "pageSize": 1, "page": 2})
@@ -241,8 +354,10 @@ def test_search_pages_past_the_end_keep_the_total(api, catalog):
 
 
 def test_search_price_and_rating_ranges_with_small_pages(api, catalog):
-    names = [_search(api, {"minPrice": "20", "maxPrice": "70", "pageSize": 1, "page": n})[0][0]["name"]
-             for n in (1, 2, 3)]
+    names = [
+        _search(api, {"minPrice": "20", "maxPrice": "70", "pageSize": 1, "page": n})[0][0]["name"]
+        for n in (1, 2, 3)
+    ]
     assert names == ["Wireless Earbuds", "World Atlas", "Bluetooth Speaker"]
     second = _names(api, {"minRating": 3.9, "sort": "newest", "pageSize": 1, "page": 2})
     assert second == ["Bluetooth Speaker"]
@@ -266,8 +381,13 @@ def test_search_migration_downgrades_and_upgrades_again(tmp_path):
 
     upgrade(url)
     created = objects()
-    assert {"products_fts", "products_fts_ai", "products_fts_ad", "products_fts_au",
-            "ix_products_active_popularity_id"} <= created
+    assert {
+        "products_fts",
+        "products_fts_ai",
+        "products_fts_ad",
+        "products_fts_au",
+        "ix_products_active_popularity_id",
+    } <= created
     downgrade(url, "0001")
     assert objects() == set()
     upgrade(url)

@@ -19,8 +19,10 @@ def product(api):
 
 def test_anonymous_view_is_recorded_with_ip_and_user_agent(api, product):
     agent = "Mozilla/5.0 (X11; Linux x86_64) TestBrowser/1.0"
-    out = data(api.client.post("/api/track/view", json={"productId": product["id"]},
-                               headers={"User-Agent": agent}), 201)
+    out = data(
+        api.client.post("/api/track/view", json={"productId": product["id"]}, headers={"User-Agent": agent}),
+        201,
+    )
     assert out["views"] == 1 and out["viewId"] > 0
     [view] = _views(api)
     assert view.id == out["viewId"] and view.product_id == product["id"] and view.user_id is None
@@ -35,14 +37,22 @@ def test_anonymous_view_is_recorded_with_ip_and_user_agent(api, product):
 
 def test_signed_in_view_records_user_session_duration_and_referrer(api, product):
     buyer = api.user()
-    body = {"productId": product["id"], "sessionId": "sess-abc", "duration": 42,
-            "referrer": "https://t.me/somechannel"}
+    body = {
+        "productId": product["id"],
+        "sessionId": "sess-abc",
+        "duration": 42,
+        "referrer": "https://t.me/somechannel",
+    }
     first = data(api.client.post("/api/track/view", json=body, headers=buyer.headers), 201)
     second = data(api.client.post("/api/track/view", json={"productId": product["id"]}), 201)
     assert (first["views"], second["views"]) == (1, 2)
     v1, v2 = _views(api)
-    assert (v1.user_id, v1.session_id, v1.duration, v1.referrer) == (buyer.id, "sess-abc", 42,
-                                                                     "https://t.me/somechannel")
+    assert (v1.user_id, v1.session_id, v1.duration, v1.referrer) == (
+        buyer.id,
+        "sess-abc",
+        42,
+        "https://t.me/somechannel",
+    )
     assert v2.user_id is None
     ev1, _ = api.events("product.viewed")
     assert ev1.actor_user_id == buyer.id and ev1.payload["userId"] == buyer.id
@@ -83,8 +93,10 @@ def test_view_rejects_bad_input(api, product, body):
 
 
 def test_many_views_count_exactly(api, product):
-    results = [data(api.client.post("/api/track/view", json={"productId": product["id"], "duration": d}), 201)
-               for d in range(25)]
+    results = [
+        data(api.client.post("/api/track/view", json={"productId": product["id"], "duration": d}), 201)
+        for d in range(25)
+    ]
     assert [r["views"] for r in results] == list(range(1, 26))
     assert len(_views(api)) == 25 and len(api.events("product.viewed")) == 25
     listed = data(api.client.get("/api/products?sort=popular"))
