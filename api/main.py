@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import time
 from collections.abc import AsyncIterator
 
@@ -61,6 +62,10 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.auto_migrate:
             await asyncio.to_thread(upgrade, settings.database_url)
+        # Move start-up objects out of the collector's reach: a full collection over the ~200k objects
+        # of an imported app takes ~130 ms, which showed up as p99 latency spikes.
+        gc.collect()
+        gc.freeze()
         sweeper = asyncio.create_task(_sweep_sessions(app)) if settings.session_sweep_seconds else None
         try:
             yield
@@ -94,13 +99,14 @@ def create_app(
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
 
     for router in (
+        # The hot read paths first: routes are matched in order.
+        search_router,
+        catalog_router,
         health_router,
         auth_router,
         sessions_router,
         admin_router,
         shops_router,
-        search_router,
-        catalog_router,
         tracking_router,
         orders_router,
         reviews_router,

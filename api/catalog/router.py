@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends
 
 from api.catalog import service
 from api.catalog.schemas import (
@@ -17,6 +17,7 @@ from api.catalog.schemas import (
     ProductUpdate,
 )
 from api.core.deps import AdminUser, CurrentUser, MaybeUser, ReadDb, UowDep
+from api.core.query import query_docs, query_model
 from api.core.responses import Envelope, EnvelopeResponse, ok, paginated
 
 router = APIRouter(tags=["catalog"])
@@ -43,8 +44,12 @@ def create_product(
     return ok(product, status_code=201)
 
 
-@router.get("/api/products", response_model=Envelope[list[ProductCard]])
-def list_products(db: ReadDb, q: Annotated[ListingQuery, Query()]) -> EnvelopeResponse:
+@router.get(
+    "/api/products", response_model=Envelope[list[ProductCard]], openapi_extra=query_docs(ListingQuery)
+)
+def list_products(
+    db: ReadDb, q: Annotated[ListingQuery, Depends(query_model(ListingQuery))]
+) -> EnvelopeResponse:
     """Active products; filters shopId, categoryId, minPrice, maxPrice, inStock; sort newest (default),
     price_asc, price_desc, rating, popular (views + sales)."""
     rows, total = service.list_products(db, q)
@@ -65,9 +70,16 @@ def update_product(
     return ok(product)
 
 
-@router.get("/api/products/{product_id}/price-history", response_model=Envelope[list[PriceHistoryOut]])
+@router.get(
+    "/api/products/{product_id}/price-history",
+    response_model=Envelope[list[PriceHistoryOut]],
+    openapi_extra=query_docs(PageQuery),
+)
 def price_history(
-    product_id: int, principal: MaybeUser, db: ReadDb, q: Annotated[PageQuery, Query()]
+    product_id: int,
+    principal: MaybeUser,
+    db: ReadDb,
+    q: Annotated[PageQuery, Depends(query_model(PageQuery))],
 ) -> EnvelopeResponse:
     rows, total = service.price_history(db, principal, product_id, page=q.page, page_size=q.page_size)
     return paginated(rows, page=q.page, page_size=q.page_size, total=total)

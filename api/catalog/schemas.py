@@ -5,9 +5,10 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 from pydantic.alias_generators import to_camel
 
+from api.core.query import QueryModel
 from api.core.schemas import Currency, MoneyIn, Page, PageSize, RequestModel, ResponseModel
 
 ProductName = Annotated[str, Field(min_length=2, max_length=200)]
@@ -100,18 +101,6 @@ class ListingSort(StrEnum):
     price_desc = "price_desc"
     rating = "rating"
     popular = "popular"
-
-
-class QueryModel(BaseModel):
-    """Query-string parameters: camelCase, unknown names rejected, strings coerced (they are all text)."""
-
-    model_config = ConfigDict(
-        alias_generator=to_camel,
-        validate_by_alias=True,
-        validate_by_name=False,
-        extra="forbid",
-        str_strip_whitespace=True,
-    )
 
 
 class PriceRangeQuery(QueryModel):

@@ -178,7 +178,7 @@ _DETAIL = (
 
 
 def _detail_row(db: Session, product_id: int) -> Any:
-    return db.execute(_DETAIL, {"product_id": product_id}).first()
+    return db.connection().execute(_DETAIL, {"product_id": product_id}).first()
 
 
 def _detail_out(r: Any) -> ProductOut:
@@ -525,7 +525,7 @@ class CountCache:
         hit = self._data.get(full_key)
         if hit is not None and hit[0] > time.monotonic():
             return hit[1]
-        total = int(db.execute(query, params or {}).scalar_one())
+        total = int(db.connection().execute(query, params or {}).scalar_one())
         if total >= self.min_total:
             with self._lock:
                 if len(self._data) >= self.max_entries:
@@ -564,7 +564,11 @@ def list_products(db: Session, q: ListingQuery) -> tuple[list[dict[str, Any]], i
     if total <= offset:
         return [], total
     indexable = choose_indexable(db, f, q.sort, total=total, window=offset + q.page_size)
-    rows = db.execute(
-        _listing_page(f.shape, q.sort.value, indexable), params | {"offset": offset, "limit": q.page_size}
-    ).all()
+    rows = (
+        db.connection()
+        .execute(
+            _listing_page(f.shape, q.sort.value, indexable), params | {"offset": offset, "limit": q.page_size}
+        )
+        .all()
+    )
     return [card(r) for r in rows], total

@@ -49,7 +49,8 @@ async def _session(factory: sessionmaker[Session]) -> AsyncIterator[Session]:
     try:
         yield session
     finally:
-        if session.in_transaction():
+        # SQLite's rollback is a local call of microseconds: cheaper inline than a thread hop.
+        if session.in_transaction() and session.get_bind().dialect.name != "sqlite":
             await run_in_threadpool(session.close)
         else:
             session.close()

@@ -50,9 +50,10 @@ def _configure_sqlite(engine: Engine) -> None:
         # A deferred transaction that reads and then writes can fail with SQLITE_BUSY at once when
         # another writer committed in between (the busy timeout is not consulted). Writers take the
         # write lock at BEGIN instead, and wait for it.
-        if conn.get_execution_options().get("sqlite_immediate"):
+        options = conn.get_execution_options()
+        if options.get("sqlite_immediate"):
             conn.exec_driver_sql("BEGIN IMMEDIATE")
-        else:
+        elif not options.get("read_autocommit"):
             conn.exec_driver_sql("BEGIN")
 
 
@@ -99,9 +100,16 @@ class Store:
     @classmethod
     def from_engine(cls, engine: Engine) -> Store:
         writer = engine.execution_options(sqlite_immediate=True)
+        # Read sessions run each statement on its own (no BEGIN/ROLLBACK round trips): a page and its
+        # total may come from two snapshots a moment apart, which no reader can tell.
+        reader = (
+            engine.execution_options(read_autocommit=True)
+            if engine.dialect.name == "sqlite"
+            else engine.execution_options(isolation_level="AUTOCOMMIT")
+        )
         return cls(
             engine=engine,
-            read=sessionmaker(engine, expire_on_commit=False, autoflush=False),
+            read=sessionmaker(reader, expire_on_commit=False, autoflush=False),
             write=sessionmaker(writer, expire_on_commit=False, autoflush=True),
         )
 

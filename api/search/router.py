@@ -2,10 +2,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Query, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, Request
 
 from api.core.context import current_request_id
 from api.core.deps import ClockDep, MaybeUser, ReadDb, StoreDep, client_ip
+from api.core.query import query_docs, query_model
 from api.core.responses import Envelope, EnvelopeResponse, paginated
 from api.search import service
 from api.search.schemas import SearchQuery, SearchResult
@@ -13,9 +14,11 @@ from api.search.schemas import SearchQuery, SearchResult
 router = APIRouter(tags=["search"])
 
 
-@router.get("/api/products/search", response_model=Envelope[list[SearchResult]])
+@router.get(
+    "/api/products/search", response_model=Envelope[list[SearchResult]], openapi_extra=query_docs(SearchQuery)
+)
 def search_products(
-    q: Annotated[SearchQuery, Query()],
+    q: Annotated[SearchQuery, Depends(query_model(SearchQuery))],
     principal: MaybeUser,
     db: ReadDb,
     store: StoreDep,

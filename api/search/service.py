@@ -466,7 +466,9 @@ def search(db: Session, q: SearchQuery) -> tuple[list[dict[str, Any]], int]:
             fts5_query(words) if dialect == "sqlite" else tsquery(words)
         )
     if q.geo and words:
-        near_ids = list(db.execute(_near_ids_statement(lon_ranges, q.delivery is not None), params).scalars())
+        near_ids = list(
+            db.connection().execute(_near_ids_statement(lon_ranges, q.delivery is not None), params).scalars()
+        )
         if not near_ids:
             return [], 0
         params["near_ids"] = near_ids
@@ -484,7 +486,7 @@ def search(db: Session, q: SearchQuery) -> tuple[list[dict[str, Any]], int]:
         if not words and not q.geo and q.delivery is None:
             indexable = choose_indexable(db, f, sort.value, total=total, window=offset + q.page_size)
             plan = _plan(shape._replace(indexable=indexable))
-    rows = db.execute(plan.page, params).all()
+    rows = db.connection().execute(plan.page, params).all()
     if plan.count_in_page:
         total = rows[0].total if rows else COUNTS.count(db, key, plan.count, params)
     items = []
