@@ -16,7 +16,7 @@ from api.catalog.schemas import (
     ProductOut,
     ProductUpdate,
 )
-from api.core.deps import AdminUser, CurrentUser, MaybeUser, ReadDb, UowDep
+from api.core.deps import AdminUser, CurrentUser, MaybeUser, ReadDb, StoreDep, UowDep
 from api.core.query import query_docs, query_model
 from api.core.responses import Envelope, EnvelopeResponse, ok, paginated
 
@@ -48,11 +48,16 @@ def create_product(
     "/api/products", response_model=Envelope[list[ProductCard]], openapi_extra=query_docs(ListingQuery)
 )
 def list_products(
-    db: ReadDb, q: Annotated[ListingQuery, Depends(query_model(ListingQuery))]
+    db: ReadDb, store: StoreDep, q: Annotated[ListingQuery, Depends(query_model(ListingQuery))]
 ) -> EnvelopeResponse:
     """Active products; filters shopId, categoryId, minPrice, maxPrice, inStock; sort newest (default),
     price_asc, price_desc, rating, popular (views + sales)."""
-    rows, total = service.list_products(db, q)
+    key = ("listing", *q.model_dump().values())
+    cached = store.cache.get(key)
+    if cached is None:
+        cached = service.list_products(db, q)
+        store.cache.put(key, cached)
+    rows, total = cached
     return paginated(rows, page=q.page, page_size=q.page_size, total=total)
 
 

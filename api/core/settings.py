@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     # Apply pending migrations at start-up; off in production, where deploys migrate explicitly.
     auto_migrate: bool | None = None
     session_sweep_seconds: int = Field(default=60, ge=0)
+    # Listing and search pages are cached this long per process (0 turns the cache off); a commit
+    # that changes the catalogue empties it at once in the process that made it.
+    read_cache_seconds: float = Field(default=2.0, ge=0, le=300)
 
     @field_validator("cors_origins", mode="before")
     @classmethod

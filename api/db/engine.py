@@ -12,6 +12,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.core.cache import ReadCache
 from api.core.responses import dumps
 from api.core.settings import Settings
 
@@ -91,14 +92,18 @@ class Store:
     engine: Engine
     read: sessionmaker[Session]
     write: sessionmaker[Session]
+    cache: ReadCache
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Store:
         engine = create_store_engine(settings)
-        return cls.from_engine(engine)
+        return cls.from_engine(engine, cache_seconds=settings.read_cache_seconds)
 
     @classmethod
-    def from_engine(cls, engine: Engine) -> Store:
+    def from_engine(cls, engine: Engine, *, cache_seconds: float = 2.0) -> Store:
+        cache = ReadCache(ttl_seconds=cache_seconds)
+        # Every session knows the cache, so a commit that changes the catalogue can empty it.
+        info = {"read_cache": cache}
         writer = engine.execution_options(sqlite_immediate=True)
         # Read sessions run each statement on its own (no BEGIN/ROLLBACK round trips): a page and its
         # total may come from two snapshots a moment apart, which no reader can tell.
@@ -109,8 +114,9 @@ class Store:
         )
         return cls(
             engine=engine,
-            read=sessionmaker(reader, expire_on_commit=False, autoflush=False),
-            write=sessionmaker(writer, expire_on_commit=False, autoflush=True),
+            read=sessionmaker(reader, expire_on_commit=False, autoflush=False, info=info),
+            write=sessionmaker(writer, expire_on_commit=False, autoflush=True, info=info),
+            cache=cache,
         )
 
     @property

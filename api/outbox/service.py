@@ -43,9 +43,17 @@ def _require_event(session: Session) -> None:
 
 
 @event.listens_for(Session, "after_commit")
+def _after_commit(session: Session) -> None:
+    types: set[str] = session.info.get("event_types", set())
+    cache = session.info.get("read_cache")
+    if types and cache is not None and cache.invalidated_by(types):
+        cache.clear()
+    _reset(session)
+
+
 @event.listens_for(Session, "after_soft_rollback")
 def _reset(session: Session, *_: Any) -> None:
-    for key in ("writes", "events", SILENT_OK):
+    for key in ("writes", "events", "event_types", SILENT_OK):
         session.info.pop(key, None)
 
 
@@ -92,6 +100,7 @@ class Uow:
         # unit-of-work bookkeeping that costs more than the insert itself.
         self.session.execute(_EVENTS.insert(), [ev])
         self.session.info["events"] = self.session.info.get("events", 0) + 1
+        self.session.info.setdefault("event_types", set()).add(ev["event_type"])
         self.events.append(ev)
         return ev
 

@@ -30,7 +30,12 @@ def search_products(
     lat+lon+radiusKm, delivery; sort relevance (default with q), price_asc, price_desc, newest (default
     without q), rating, popular, distance (with lat/lon). Anonymous searches are allowed; each one is
     recorded as a search.performed event."""
-    items, total = service.search(db, q)
+    key = ("search", *q.model_dump().values())
+    cached = store.cache.get(key)
+    if cached is None:
+        cached = service.search(db, q)
+        store.cache.put(key, cached)
+    items, total = cached
     db.rollback()  # the read transaction ends here
     # The event goes in its own small write transaction, once the response is on its way.
     background.add_task(
