@@ -17,6 +17,7 @@ Figures go to bench/results/api_latency.json (one entry per backend, kept across
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import json
 import os
@@ -39,7 +40,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Engine, make_url
 
 from bench import bulk_load, loadgen
 from bench.server import BARE_PATH
@@ -395,6 +396,20 @@ def wait_for_quiet(max_wait: float, threshold: float = 15.0) -> float:
     return busy
 
 
+def pg_backend_pids() -> list[int]:
+    """PIDs of the PostgreSQL backends connected to the bench database (the server's pool)."""
+    engine = _admin_engine()
+    with engine.connect() as conn:
+        return [int(r[0]) for r in conn.execute(
+            text("SELECT pid FROM pg_stat_activity WHERE datname = :db AND pid <> pg_backend_pid()"),
+            {"db": PG_DATABASE})]
+
+
+@functools.cache
+def _admin_engine() -> Engine:
+    return create_engine(PG_ADMIN_URL, pool_size=1)
+
+
 def run_backend(backend: Backend, spec: bulk_load.BulkSpec, *, rate: float, seconds: float, reuse: bool,
                 workers: int, connections: int, throughput_seconds: float, warmup: int,
                 quiet_wait: float) -> dict[str, Any]:
@@ -406,6 +421,7 @@ def run_backend(backend: Backend, spec: bulk_load.BulkSpec, *, rate: float, seco
                               "environment": environment(url),
                               "spec": spec.__dict__, "rate": rate, "seconds": seconds, "workers": workers,
                               "at": datetime.now(UTC).isoformat(timespec="seconds")}
+    loadgen.db_pids = pg_backend_pids if backend is Backend.postgres else None
     with Server(url, workers) as server:
         pid = server.proc.pid if server.proc else None
         console.print(f"uvicorn on {HOST}:{server.port} (pid {pid}, {workers} worker(s))")
@@ -443,7 +459,9 @@ def run_backend(backend: Backend, spec: bulk_load.BulkSpec, *, rate: float, seco
             s = runs[name].summary()
             console.print(f"  {name:<8} {s['requests']} requests, p99 {s['p99Ms']} ms, {s['errors']} errors; "
                           f"CPU client {s['clientCpuPercent']}% server {s['serverCpuPercent']}% "
-                          f"machine {s['machineBusyPercent']}%, other work {s['otherCpuPercent']}% of a core")
+                          + (f"postgres {s['dbCpuPercent']}% " if s["dbCpuPercent"] is not None else "")
+                          + f"machine {s['machineBusyPercent']}%, other work {s['otherCpuPercent']}% of a "
+                          "core")
             for sample in runs[name].error_samples[:3]:
                 console.print(f"    [red]{sample}[/]")
         tp = throughput(server, workload, connections=connections, seconds=throughput_seconds,
