@@ -8,8 +8,12 @@ PostgreSQL), the real migrations, a bulk load (bench/bulk_load.py: 100k products
 1M product views and their outbox events by default), then uvicorn on 127.0.0.1 serving the real app
 (bench/server.py). After a warm-up, listing, search and product detail each get a fixed request rate for
 a fixed time, open loop (bench/loadgen.py), and their p50/p95/p99/max and errors are checked against the
-targets. Last, the most requests/s that listing sustains is measured next to a bare JSON endpoint of the
+targets. Before each phase the server is left to work off any backlog of the previous one. Last, the most
+requests/s that listing (and search and detail) sustains is measured next to a bare JSON endpoint of the
 same server, with `wrk` when installed (apt-get install wrk), else with the Python closed-loop client.
+
+The load generator shares the machine with the server; on a shared machine, --quiet-wait waits for other
+work to leave the cores before each phase, and the table shows how much CPU other work took anyway.
 
 Figures go to bench/results/api_latency.json (one entry per backend, kept across runs).
 """

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import os
 import random
+import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
@@ -291,13 +292,36 @@ def pids_cpu_seconds(pids: list[int]) -> dict[int, float]:
 
 
 class CpuMeter:
-    def __init__(self, server_pid: int | None) -> None:
+    """CPU used during a run by this client, the server's process tree, the database backends serving it
+    (polled, since the pool closes its overflow connections along the way) and the whole machine."""
+
+    def __init__(self, server_pid: int | None, poll_seconds: float = 0.25) -> None:
         self.server_pid = server_pid
+        self.poll_seconds = poll_seconds
+        self._first: dict[int, float] = {}
+        self._last: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._poller: threading.Thread | None = None
+
+    def _poll_db(self, initial: bool = False) -> None:
+        assert db_pids is not None
+        for pid, cpu in pids_cpu_seconds(db_pids()).items():
+            # a backend first seen after the start was opened during the run: all its CPU counts
+            self._first.setdefault(pid, cpu if initial else 0.0)
+            self._last[pid] = cpu
+
+    def _poll_loop(self) -> None:
+        while not self._stop.wait(self.poll_seconds):
+            with contextlib.suppress(Exception):
+                self._poll_db()
 
     def __enter__(self) -> CpuMeter:
         self.client0 = time.process_time()
         self.server0 = tree_cpu_seconds(self.server_pid) if self.server_pid else None
-        self.db0 = pids_cpu_seconds(db_pids()) if db_pids else None
+        if db_pids:
+            self._poll_db(initial=True)
+            self._poller = threading.Thread(target=self._poll_loop, daemon=True)
+            self._poller.start()
         self.machine0 = machine_cpu()
         return self
 
@@ -306,9 +330,12 @@ class CpuMeter:
         s1 = tree_cpu_seconds(self.server_pid) if self.server_pid else None
         self.server = s1 - self.server0 if s1 is not None and self.server0 is not None else None
         self.db: float | None = None
-        if db_pids and self.db0 is not None:
-            db1 = pids_cpu_seconds(db_pids())  # backends opened during the run started from zero
-            self.db = sum(v - self.db0.get(pid, 0.0) for pid, v in db1.items())
+        if self._poller is not None:
+            self._stop.set()
+            self._poller.join()
+            with contextlib.suppress(Exception):
+                self._poll_db()
+            self.db = sum(self._last[pid] - first for pid, first in self._first.items())
         m1 = machine_cpu()
         self.machine = None
         if m1 and self.machine0 and m1[1] > self.machine0[1]:
