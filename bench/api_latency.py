@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import itertools
 import json
 import os
@@ -82,7 +83,7 @@ def database_url(backend: Backend) -> str:
 def recreate_database(backend: Backend) -> None:
     if backend is Backend.sqlite:
         SQLITE_PATH.parent.mkdir(parents=True, exist_ok=True)
-        for suffix in ("", "-wal", "-shm", "-journal"):
+        for suffix in ("", "-wal", "-shm", "-journal", ".fingerprint"):
             Path(f"{SQLITE_PATH}{suffix}").unlink(missing_ok=True)
         return
     admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
@@ -116,20 +117,56 @@ def prepare(backend: Backend, spec: bulk_load.BulkSpec, reuse: bool) -> dict[str
     from api.db.migrate import upgrade
 
     url = database_url(backend)
-    if backend is Backend.sqlite or _pg_reachable():
-        if reuse and at_head(url) and bulk_load.has_data(url, spec):
+    if backend is Backend.postgres and not _pg_reachable():
+        raise typer.Exit(_fail(f"PostgreSQL is not reachable at {_display(PG_ADMIN_URL)}"))
+    fingerprint = schema_fingerprint()
+    if reuse:
+        if stored_fingerprint(backend) == fingerprint and at_head(url) and bulk_load.has_data(url, spec):
             console.print(f"[green]reusing[/] the loaded bench database ({_display(url)})")
             return {"reused": True}
-    else:
-        raise typer.Exit(_fail(f"PostgreSQL is not reachable at {_display(PG_ADMIN_URL)}"))
+        console.print("the bench database is missing, holds another data set or predates the current "
+                      "migrations or generator: loading it afresh")
     started = time.perf_counter()
     recreate_database(backend)
     upgrade(url)
     migrate_s = round(time.perf_counter() - started, 2)
     console.print(f"fresh database {_display(url)}, migrated in {migrate_s:.2f} s; bulk load:")
     report = bulk_load.load(url, spec, console)
+    store_fingerprint(backend, fingerprint)
     return {"reused": False, "migrateSeconds": migrate_s, "loadSeconds": report.seconds, "rows": report.rows,
             "loadTotalSeconds": report.total_seconds}
+
+
+def schema_fingerprint() -> str:
+    """A hash of the migrations and of the generator: --reuse must not keep a database loaded before a
+    migration was rewritten in place (pre-release, 0001 is regenerated under the same revision id)."""
+    from api.db.migrate import MIGRATIONS_DIR
+
+    digest = hashlib.sha256()
+    for path in sorted((MIGRATIONS_DIR / "versions").glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    digest.update(Path(bulk_load.__file__).read_bytes())
+    return digest.hexdigest()[:24]
+
+
+def stored_fingerprint(backend: Backend) -> str | None:
+    if backend is Backend.sqlite:
+        path = Path(f"{SQLITE_PATH}.fingerprint")
+        return path.read_text().strip() if path.exists() and SQLITE_PATH.exists() else None
+    engine = _admin_engine()
+    with engine.connect() as conn:
+        value = conn.execute(text("SELECT shobj_description(oid, 'pg_database') FROM pg_database "
+                                  "WHERE datname = :db"), {"db": PG_DATABASE}).scalar_one_or_none()
+    return str(value).removeprefix("bench data ") if value else None
+
+
+def store_fingerprint(backend: Backend, fingerprint: str) -> None:
+    if backend is Backend.sqlite:
+        Path(f"{SQLITE_PATH}.fingerprint").write_text(fingerprint + "\n")
+        return
+    engine = _admin_engine()
+    with engine.begin() as conn:
+        conn.execute(text(f"COMMENT ON DATABASE \"{PG_DATABASE}\" IS 'bench data {fingerprint}'"))
 
 
 def _pg_reachable() -> bool:

@@ -40,7 +40,8 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     password_min_length: int = Field(default=8, ge=8)
-    db_pool_size: int = Field(default=10, ge=1)
+    # About the thread pool's size, so concurrent requests do not open and close overflow connections.
+    db_pool_size: int = Field(default=30, ge=1)
     db_echo: bool = False
     log_level: str = "INFO"
     log_json: bool = False

@@ -79,6 +79,9 @@ def create_store_engine(settings: Settings) -> Engine:
     else:
         kwargs["pool_size"] = settings.db_pool_size
         kwargs["max_overflow"] = 10
+        # The store is small enough to sit in memory on SSDs: without this the planner walked the
+        # price index and discarded most of it for category listings (36 ms against 1 ms).
+        kwargs["connect_args"] = {"options": "-c random_page_cost=1.1"}
     engine = create_engine(url, **kwargs)
     if url.get_backend_name() == "sqlite":
         _configure_sqlite(engine)
