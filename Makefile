@@ -20,5 +20,6 @@ migrate: setup
 demo: migrate  ## for now the main job serves the store API (the simulator and pipeline join later)
 	$(RUN) store api --host 127.0.0.1 --port 8000
 
-bench: setup  ## issue targets: API latency on SQLite and PostgreSQL
+bench: setup  ## issue targets: API latency on SQLite and PostgreSQL (wrk measures max req/s)
+	command -v wrk >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq wrk >/dev/null) || true
 	$(RUN) python -m bench.api_latency
