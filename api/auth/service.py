@@ -9,10 +9,10 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from api.auth.models import User, UserSession
+from api.auth.models import Role, User, UserSession
 from api.auth.schemas import LoginIn, RefreshIn, RegisterIn, TokenOut
 from api.core.deps import Principal
-from api.core.errors import Conflict, NotFound, Unauthorized
+from api.core.errors import Conflict, NotFound, Unauthorized, ValidationFailed
 from api.core.security import (
     create_access_token,
     decode_access_token,
@@ -274,9 +274,6 @@ def expire_idle_sessions(store: Store, settings: Settings, now: datetime, *, bat
 
 def set_role(uow: Uow, user_id: int, role: str) -> User:
     """Admins (and the CLI's bootstrap) grant roles; sign-up only makes buyers and sellers."""
-    from api.auth.models import Role
-    from api.core.errors import ValidationFailed
-
     if role not in {r.value for r in Role}:
         raise ValidationFailed(
             f"Unknown role {role!r}", details=[{"field": "role", "message": "unknown role"}]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
 import orjson
@@ -18,8 +19,6 @@ T = TypeVar("T")
 
 def _default(obj: Any) -> Any:
     # Money leaves as a string so no client parses it into a float.
-    from decimal import Decimal
-
     if isinstance(obj, Decimal):
         return str(obj)
     if isinstance(obj, BaseModel):

@@ -6,7 +6,7 @@ together. A guard refuses to commit a transaction that changed rows but wrote no
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -65,7 +65,6 @@ class Uow:
     request_id: str | None = None
     ip_address: str | None = None
     user_agent: str | None = None
-    events: list[dict[str, Any]] = field(default_factory=list)
 
     def emit(
         self,
@@ -101,11 +100,7 @@ class Uow:
         self.session.execute(_EVENTS.insert(), [ev])
         self.session.info["events"] = self.session.info.get("events", 0) + 1
         self.session.info.setdefault("event_types", set()).add(ev["event_type"])
-        self.events.append(ev)
         return ev
-
-    def flush(self) -> None:
-        self.session.flush()
 
     def commit(self) -> None:
         self.session.commit()
