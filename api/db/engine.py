@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from api.core.cache import ReadCache
 from api.core.responses import dumps
 from api.core.settings import Settings
+from api.realtime.relay import LiveRelay
 
 EARTH_RADIUS_KM = 6371.0088
 
@@ -96,6 +97,7 @@ class Store:
     read: sessionmaker[Session]
     write: sessionmaker[Session]
     cache: ReadCache
+    live: LiveRelay
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Store:
@@ -106,7 +108,8 @@ class Store:
     def from_engine(cls, engine: Engine, *, cache_seconds: float = 2.0) -> Store:
         cache = ReadCache(ttl_seconds=cache_seconds)
         # Every session knows the cache, so a commit that changes the catalogue can empty it.
-        info = {"read_cache": cache}
+        live = LiveRelay()
+        info = {"read_cache": cache, "live_relay": live}
         writer = engine.execution_options(sqlite_immediate=True)
         # Read sessions run each statement on its own (no BEGIN/ROLLBACK round trips): a page and its
         # total may come from two snapshots a moment apart, which no reader can tell.
@@ -120,6 +123,7 @@ class Store:
             read=sessionmaker(reader, expire_on_commit=False, autoflush=False, info=info),
             write=sessionmaker(writer, expire_on_commit=False, autoflush=True, info=info),
             cache=cache,
+            live=live,
         )
 
     @property

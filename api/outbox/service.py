@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from api.outbox.models import Event
 from api.outbox.types import EventType
+from api.realtime.relay import LivePush
 
 SILENT_OK = "silent_write_ok"
 _EVENTS: Table = Event.__table__  # type: ignore[assignment]
@@ -48,12 +49,17 @@ def _after_commit(session: Session) -> None:
     cache = session.info.get("read_cache")
     if types and cache is not None and cache.invalidated_by(types):
         cache.clear()
+    pushes: list[LivePush] = session.info.get("live_pushes", [])
+    events: list[dict[str, Any]] = session.info.get("live_events", [])
+    relay = session.info.get("live_relay")
     _reset(session)
+    if relay is not None and (pushes or events):
+        relay.send(pushes, events)
 
 
 @event.listens_for(Session, "after_soft_rollback")
 def _reset(session: Session, *_: Any) -> None:
-    for key in ("writes", "events", "event_types", SILENT_OK):
+    for key in ("writes", "events", "event_types", "live_pushes", "live_events", SILENT_OK):
         session.info.pop(key, None)
 
 
@@ -100,7 +106,22 @@ class Uow:
         self.session.execute(_EVENTS.insert(), [ev])
         self.session.info["events"] = self.session.info.get("events", 0) + 1
         self.session.info.setdefault("event_types", set()).add(ev["event_type"])
+        self.session.info.setdefault("live_events", []).append(ev)
         return ev
+
+    def push(
+        self,
+        event: str,
+        data: dict[str, Any],
+        *,
+        user_ids: int | list[int] | tuple[int, ...] = (),
+        topic: str | None = None,
+    ) -> None:
+        """Queues a live WebSocket event, delivered only if and after this transaction commits."""
+        ids = (user_ids,) if isinstance(user_ids, int) else tuple(user_ids)
+        self.session.info.setdefault("live_pushes", []).append(
+            LivePush(type=event, data=data, user_ids=ids, topic=topic)
+        )
 
     def commit(self) -> None:
         self.session.commit()
