@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import gc
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import structlog
 from fastapi import FastAPI
@@ -17,7 +17,13 @@ from api.alerts.router import router as alerts_router
 from api.auth import service as auth_service
 from api.auth.router import admin_router, sessions_router
 from api.auth.router import router as auth_router
+from api.cache.router import router as cache_router
+from api.calls.router import router as calls_router
+from api.calls.signaling import WS_HANDLERS as CALL_WS_HANDLERS
+from api.calls.tasks import run_missed_call_timer
 from api.catalog.router import router as catalog_router
+from api.conversations.attachments import router as attachments_router
+from api.conversations.live import WS_HANDLERS as CHAT_WS_HANDLERS
 from api.conversations.router import router as conversations_router
 from api.core.clock import Clock, SystemClock
 from api.core.handlers import register_handlers
@@ -28,14 +34,30 @@ from api.core.settings import Settings, get_settings
 from api.db.engine import Store
 from api.db.migrate import upgrade
 from api.health.router import router as health_router
+from api.notifications.delivery import run_delivery_worker
 from api.notifications.router import router as notifications_router
 from api.orders.router import router as orders_router
+from api.realtime.hub import run_hub
+from api.realtime.router import router as realtime_router
 from api.reviews.router import router as reviews_router
 from api.search.router import router as search_router
 from api.shops.router import router as shops_router
 from api.tracking.router import router as tracking_router
 
 log = structlog.get_logger("api")
+
+
+async def _run_forever(name: str, task: Callable[[FastAPI], Awaitable[None]], app: FastAPI) -> None:
+    """A background loop that outlives its own crashes: it logs and starts again."""
+    while True:
+        try:
+            await task(app)
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("background_task_failed", task=name)
+            await asyncio.sleep(1.0)
 
 
 async def _sweep_sessions(app: FastAPI) -> None:
@@ -66,12 +88,20 @@ def create_app(
         # of an imported app takes ~130 ms, which showed up as p99 latency spikes.
         gc.collect()
         gc.freeze()
-        sweeper = asyncio.create_task(_sweep_sessions(app)) if settings.session_sweep_seconds else None
+        background: list[tuple[str, Callable[[FastAPI], Awaitable[None]]]] = [
+            ("live-hub", run_hub),
+            ("missed-call-timer", run_missed_call_timer),
+            ("notification-delivery", run_delivery_worker),
+        ]
+        if settings.session_sweep_seconds:
+            background.append(("session-sweeper", _sweep_sessions))
+        tasks = [asyncio.create_task(_run_forever(name, fn, app), name=name) for name, fn in background]
         try:
             yield
         finally:
-            if sweeper:
-                sweeper.cancel()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             app.state.redis.close()
 
     app = FastAPI(
@@ -85,6 +115,8 @@ def create_app(
     app.state.store = store or Store.from_settings(settings)
     app.state.redis = RedisLink(settings.redis_url)
     app.state.started_monotonic = time.monotonic()
+    # Client message types accepted over /ws, by domain.
+    app.state.ws_handlers = {**CHAT_WS_HANDLERS, **CALL_WS_HANDLERS}
 
     register_handlers(app)
     if settings.cors_origins:
@@ -112,7 +144,11 @@ def create_app(
         reviews_router,
         alerts_router,
         conversations_router,
+        attachments_router,
         notifications_router,
+        calls_router,
+        cache_router,
+        realtime_router,
     ):
         app.include_router(router)
     return app

@@ -5,6 +5,8 @@ an atomic UPDATE that also locks the row, so a concurrent "mark read" never lose
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     ColumnElement,
     Select,
@@ -295,6 +297,20 @@ def _preview(body: str) -> str:
 
 
 def send_message(uow: Uow, principal: Principal, conversation_id: int, body: MessageCreate) -> Message:
+    return post_message(uow, principal, conversation_id, body.body)
+
+
+def post_message(
+    uow: Uow,
+    principal: Principal,
+    conversation_id: int,
+    text: str,
+    *,
+    message_type: str = "text",
+    attachment_url: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Message:
+    """Stores a message (text or attachment) with its event, counters, notification and live push."""
     s = uow.session
     me = principal.user_id
     conv = _participant(s, principal, conversation_id)
@@ -304,7 +320,7 @@ def send_message(uow: Uow, principal: Principal, conversation_id: int, body: Mes
     to_seller = recipient == conv.seller_id
     counter = Conversation.seller_unread_count if to_seller else Conversation.buyer_unread_count
     archived = "seller_archived" if to_seller else "buyer_archived"
-    preview = _preview(body.body)
+    preview = _preview(text) if text else f"[{message_type}]"
     # One atomic UPDATE: the counter can't lose an increment, and the row lock it takes orders this
     # send against a concurrent "mark read" of the same conversation.
     s.execute(
@@ -324,9 +340,9 @@ def send_message(uow: Uow, principal: Principal, conversation_id: int, body: Mes
     msg = Message(
         conversation_id=conv.id,
         sender_id=me,
-        body=body.body,
-        message_type="text",
-        attachment_url=None,
+        body=text,
+        message_type=message_type,
+        attachment_url=attachment_url,
         is_read=False,
         read_at=None,
         created_at=uow.now,
@@ -338,7 +354,14 @@ def send_message(uow: Uow, principal: Principal, conversation_id: int, body: Mes
         EventType.message_sent,
         "message",
         msg.id,
-        {"conversationId": conv.id, "senderId": me, "recipientId": recipient, "length": len(body.body)},
+        {
+            "conversationId": conv.id,
+            "senderId": me,
+            "recipientId": recipient,
+            "length": len(text),
+            "messageType": message_type,
+            **(extra or {}),
+        },
         shop_id=conv.shop_id,
         product_id=conv.product_id,
     )

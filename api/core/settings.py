@@ -52,7 +52,56 @@ class Settings(BaseSettings):
     # that changes the catalogue empties it at once in the process that made it.
     read_cache_seconds: float = Field(default=2.0, ge=0, le=300)
 
-    @field_validator("cors_origins", mode="before")
+    # --- live delivery over /ws (issue 3) ---
+    # Browser Origins allowed to open /ws; empty means the CORS origins. A request without an Origin
+    # header (native apps, bots) is allowed: Origin is a browser's defence, not authentication.
+    ws_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    ws_max_message_bytes: int = Field(default=65_536, ge=1024)
+    ws_rate_per_second: float = Field(default=20.0, gt=0)
+    ws_rate_burst: int = Field(default=60, ge=1)
+    # Frames waiting for a slow client; past this the socket is closed rather than slowing others.
+    ws_send_queue: int = Field(default=1000, ge=10)
+    metrics_update_seconds: float = Field(default=5.0, gt=0)
+
+    # --- calls ---
+    call_ring_timeout_seconds: float = Field(default=30.0, gt=0)
+    call_sweep_seconds: float = Field(default=1.0, ge=0)
+
+    # --- attachments ---
+    attachments_dir: Path | None = None  # default: <data_dir>/attachments
+    attachment_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    attachment_types: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: [
+            "image/png",
+            "image/jpeg",
+            "image/gif",
+            "image/webp",
+            "application/pdf",
+            "text/plain",
+        ]
+    )
+
+    # --- notification delivery (email, webhook, Telegram) ---
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = False
+    smtp_from: str = "Crypto Store <no-reply@localhost>"
+    # Webhook targets on private, loopback or link-local addresses are refused unless allowed here.
+    webhook_allow_private: bool = False
+    webhook_timeout_seconds: float = Field(default=5.0, gt=0)
+    telegram_api_base: str = "https://api.telegram.org"
+    telegram_bot_token: SecretStr | None = None
+    delivery_max_attempts: int = Field(default=5, ge=1)
+    delivery_backoff_seconds: float = Field(default=2.0, ge=0)
+    delivery_poll_seconds: float = Field(default=1.0, ge=0)  # 0 turns the in-app worker off
+    public_base_url: str = "http://127.0.0.1:8000"
+
+    # --- cache of product, shop, listing and search reads ---
+    cache_detail_seconds: float = Field(default=30.0, ge=0, le=3600)
+
+    @field_validator("cors_origins", "ws_origins", "attachment_types", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):
@@ -70,6 +119,8 @@ class Settings(BaseSettings):
     def _defaults(self) -> Settings:
         if not self.database_url:
             self.database_url = f"sqlite:///{(self.data_dir / 'store.db').as_posix()}"
+        if self.attachments_dir is None:
+            self.attachments_dir = self.data_dir / "attachments"
         if self.auto_migrate is None:
             self.auto_migrate = self.environment is not Environment.production
         if self.jwt_secret is None:

@@ -99,7 +99,7 @@ def test_token_signed_with_other_algorithm_or_key_is_rejected(api):
     claims = jwt.decode(alice.access_token, TEST_SECRET, algorithms=["HS256"])
     forged_key = jwt.encode(claims, "another-secret-" + "y" * 40, algorithm="HS256")
     forged_alg = jwt.encode(claims, TEST_SECRET, algorithm="HS512")
-    unsigned = jwt.encode(claims, None, algorithm="none")
+    unsigned = jwt.encode(claims, "", algorithm="none")
     for token in (forged_key, forged_alg, unsigned, "garbage"):
         error(
             api.client.get("/api/auth/me", headers={"Authorization": f"Bearer {token}"}), 401, "INVALID_TOKEN"
