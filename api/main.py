@@ -37,7 +37,7 @@ from api.health.router import router as health_router
 from api.notifications.delivery import run_delivery_worker
 from api.notifications.router import router as notifications_router
 from api.orders.router import router as orders_router
-from api.realtime.hub import run_hub
+from api.realtime.hub import Hub, run_hub
 from api.realtime.router import router as realtime_router
 from api.reviews.router import router as reviews_router
 from api.search.router import router as search_router
@@ -115,6 +115,7 @@ def create_app(
     app.state.store = store or Store.from_settings(settings)
     app.state.redis = RedisLink(settings.redis_url)
     app.state.started_monotonic = time.monotonic()
+    app.state.hub = Hub(settings, app.state.clock)
     # Client message types accepted over /ws, by domain.
     app.state.ws_handlers = {**CHAT_WS_HANDLERS, **CALL_WS_HANDLERS}
 

@@ -31,6 +31,7 @@ from api.conversations.schemas import (
     ConversationCreate,
     ConversationOut,
     MessageCreate,
+    MessageOut,
     ProductRef,
     ShopRef,
     UserRef,
@@ -86,6 +87,11 @@ def _participant(
         assert locked is not None
         return locked
     return conv
+
+
+def counterpart(db: Session, principal: Principal, conversation_id: int) -> int:
+    """The other participant, after checking the caller is one (else 404, as everywhere)."""
+    return _other(_participant(db, principal, conversation_id), principal.user_id)
 
 
 def is_blocked(db: Session, blocker_id: int, blocked_id: int) -> bool:
@@ -365,6 +371,20 @@ def post_message(
         shop_id=conv.shop_id,
         product_id=conv.product_id,
     )
+    message = MessageOut.model_validate(msg).model_dump(mode="json", by_alias=True)
+    # Both sides hear of it live: the recipient, and the sender's other devices.
+    uow.push(
+        "new_message",
+        {
+            "conversationId": conv.id,
+            "message": message,
+            "unread": {
+                str(conv.buyer_id): conv.buyer_unread_count,
+                str(conv.seller_id): conv.seller_unread_count,
+            },
+        },
+        user_ids=(recipient, me),
+    )
     sender = s.get(User, me)
     notify(
         uow,
@@ -395,6 +415,18 @@ def mark_read(uow: Uow, principal: Principal, conversation_id: int) -> int:
     else:
         conv.seller_unread_count = 0
     if count or previous:
+        # The sender sees the receipt; the reader's other devices see their counter drop to zero.
+        uow.push(
+            "read_receipt",
+            {
+                "conversationId": conv.id,
+                "readerId": me,
+                "messagesRead": count,
+                "readAt": uow.now,
+                "unread": 0,
+            },
+            user_ids=(_other(conv, me), me),
+        )
         uow.emit(
             EventType.conversation_read,
             "conversation",

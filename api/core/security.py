@@ -53,6 +53,7 @@ class AccessClaims:
     user_id: int
     session_id: int
     role: str
+    expires_at: int = 0  # epoch seconds: a WebSocket closes when its token runs out
 
 
 def create_access_token(
@@ -97,7 +98,10 @@ def decode_access_token(token: str, *, secret: str, algorithm: str, now: datetim
         raise Unauthorized("Access token issued in the future", code="INVALID_TOKEN")
     try:
         return AccessClaims(
-            user_id=int(claims["sub"]), session_id=int(claims["sid"]), role=str(claims.get("role", "buyer"))
+            user_id=int(claims["sub"]),
+            session_id=int(claims["sid"]),
+            role=str(claims.get("role", "buyer")),
+            expires_at=int(claims["exp"]),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise Unauthorized("Invalid access token", code="INVALID_TOKEN") from exc

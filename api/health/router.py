@@ -47,6 +47,8 @@ def health(request: Request, store: StoreDep) -> EnvelopeResponse:
         "uptimeSeconds": round(time.monotonic() - request.app.state.started_monotonic, 1),
         "database": db,
         "redis": redis,
+        # Live delivery: "redis" fan-out across processes, or this process only (and why).
+        "realtime": request.app.state.hub.describe(),
     }
     return ok(data, status_code=200 if db["status"] == "ok" else 503)
 
