@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     # Frames waiting for a slow client; past this the socket is closed rather than slowing others.
     ws_send_queue: int = Field(default=1000, ge=10)
     metrics_update_seconds: float = Field(default=5.0, gt=0)
+    # The Redis pub/sub channel of live fan-out: pub/sub ignores database numbers, so deployments
+    # (and parallel test runs) sharing one Redis keep apart by name.
+    live_channel: str = Field(default="store:live", min_length=1, max_length=100)
 
     # --- calls ---
     call_ring_timeout_seconds: float = Field(default=30.0, gt=0)

@@ -34,8 +34,6 @@ from api.realtime.relay import LivePush
 
 log = structlog.get_logger("realtime")
 
-CHANNEL = "store:live"
-PROCS_KEY = "store:live:procs"  # per-process socket counts, for the cluster-wide metrics
 WS_SLOW_CONSUMER = 1013  # "try again later": the client did not read its frames fast enough
 
 
@@ -81,6 +79,8 @@ class Hub:
         self.stats = HubStats()
         self.loop: asyncio.AbstractEventLoop | None = None
         self.redis_url = settings.redis_url
+        self.channel = settings.live_channel
+        self.procs_key = f"{settings.live_channel}:procs"  # per-process socket counts, for the metrics
         self.redis_state = "not_configured" if not settings.redis_url else "connecting"
         self.redis_error: str | None = None
         self._out: asyncio.Queue[list[LivePush]] | None = None
@@ -268,7 +268,7 @@ async def _fanout_loop(hub: Hub, redis: Redis) -> None:
             default=str,
         )
         try:
-            await redis.publish(CHANNEL, message)
+            await redis.publish(hub.channel, message)
             hub.stats.published += sum(len(b) for b in batches)
         except (RedisError, OSError) as exc:
             hub.stats.fanout_dropped += sum(len(b) for b in batches)
@@ -279,7 +279,7 @@ async def _fanout_loop(hub: Hub, redis: Redis) -> None:
 
 async def _listen(hub: Hub, redis: Redis) -> None:
     pubsub = redis.pubsub(ignore_subscribe_messages=True)
-    await pubsub.subscribe(CHANNEL)
+    await pubsub.subscribe(hub.channel)
     hub.redis_state = "ok"
     hub.redis_error = None
     log.info("live_fanout_connected", process=hub.origin[:12])
@@ -303,7 +303,7 @@ async def _listen(hub: Hub, redis: Redis) -> None:
 async def _heartbeat(hub: Hub, redis: Redis) -> None:
     while True:
         await redis.hset(
-            PROCS_KEY,
+            hub.procs_key,
             hub.origin,
             orjson.dumps({"c": hub.connection_count, "u": len(hub.by_user), "t": time.time()}),
         )

@@ -55,7 +55,7 @@ def recent_activity(store: Store, now: datetime) -> dict[str, Any]:
 
 async def cluster_sockets(app: FastAPI) -> dict[str, int]:
     """Sockets across every process that reported in the last few seconds (Redis), else this one."""
-    from api.realtime.hub import PROCS_KEY, Hub
+    from api.realtime.hub import Hub
 
     hub: Hub = app.state.hub
     local = {"connections": hub.connection_count, "onlineUsers": len(hub.by_user), "processes": 1}
@@ -63,7 +63,7 @@ async def cluster_sockets(app: FastAPI) -> dict[str, int]:
         return local
     redis = Redis.from_url(hub.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5)
     try:
-        procs = await redis.hgetall(PROCS_KEY)
+        procs = await redis.hgetall(hub.procs_key)
     except (RedisError, OSError):
         return local
     finally:
