@@ -61,7 +61,7 @@ class RedisServer:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(  # noqa: S603 - a fixed local binary
+        self.proc = subprocess.Popen(
             [
                 self.binary,
                 "--port",
@@ -109,7 +109,7 @@ class ApiProcess:
             "STORE_LOG_LEVEL": "WARNING",
         }
         self.log = open(tmp / f"{name}.log", "wb")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(  # noqa: S603
+        self.proc = subprocess.Popen(
             [
                 sys.executable,
                 "-m",
