@@ -25,7 +25,7 @@ def welcome(ws: WebSocketTestSession) -> dict[str, Any]:
 def drain(ws: WebSocketTestSession, barrier: str = "sync") -> list[dict[str, Any]]:
     """Every frame that arrives before the ack of a ping sent now (pushes are queued in order)."""
     ws.send_json({"type": "ping", "id": barrier})
-    out = []
+    out: list[dict[str, Any]] = []
     while True:
         frame = ws.receive_json()
         if frame.get("type") == "ack" and frame.get("id") == barrier:

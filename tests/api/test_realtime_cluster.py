@@ -152,7 +152,7 @@ def cluster(
     b = ApiProcess(settings, redis.url, tmp_path, "b")
     try:
         for proc in (a, b):
-            wait_until(lambda p=proc: p.realtime()["fanout"] == "ok", what="fan-out connected")  # type: ignore[misc]
+            wait_until(lambda p=proc: p.realtime()["fanout"] == "ok", what="fan-out connected")
         with httpx.Client(base_url=a.url, timeout=10) as http:
             yield redis, a, b, Api(cast(TestClient, http), store, clock)
     finally:
