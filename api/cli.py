@@ -27,7 +27,18 @@ def api(host: str = "127.0.0.1", port: int = 8000, workers: int = 1, reload: boo
         f"[bold]Store API[/] on http://{host}:{port}  (docs: /docs, database: "
         f"{settings.database_url.split('@')[-1]})"
     )
-    uvicorn.run("api.main:app", host=host, port=port, workers=workers, reload=reload, proxy_headers=False)
+    uvicorn.run(
+        "api.main:app",
+        host=host,
+        port=port,
+        workers=workers,
+        reload=reload,
+        proxy_headers=False,
+        # Frames past the app's own limit are refused by the protocol layer before they are buffered.
+        ws_max_size=settings.ws_max_message_bytes * 4,
+        ws_ping_interval=20.0,
+        ws_ping_timeout=20.0,
+    )
 
 
 @db_app.command("upgrade")

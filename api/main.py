@@ -37,7 +37,7 @@ from api.health.router import router as health_router
 from api.notifications.delivery import run_delivery_worker
 from api.notifications.router import router as notifications_router
 from api.orders.router import router as orders_router
-from api.realtime.hub import Hub, run_hub
+from api.realtime.hub import Hub, bind, run_hub, unbind
 from api.realtime.router import router as realtime_router
 from api.reviews.router import router as reviews_router
 from api.search.router import router as search_router
@@ -95,6 +95,7 @@ def create_app(
         ]
         if settings.session_sweep_seconds:
             background.append(("session-sweeper", _sweep_sessions))
+        bind(app)
         tasks = [asyncio.create_task(_run_forever(name, fn, app), name=name) for name, fn in background]
         try:
             yield
@@ -102,6 +103,7 @@ def create_app(
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            unbind(app)
             app.state.redis.close()
 
     app = FastAPI(

@@ -221,8 +221,9 @@ def free_port() -> int:
 class Server:
     """uvicorn serving bench.server:create_app in its own process group; stopped on exit, error or Ctrl-C."""
 
-    def __init__(self, url: str, workers: int) -> None:
-        self.url, self.workers = url, workers
+    def __init__(self, url: str, workers: int, extra_env: dict[str, str] | None = None,
+                 app: str = "bench.server:create_app") -> None:
+        self.url, self.workers, self.extra_env, self.app = url, workers, extra_env or {}, app
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = tempfile.NamedTemporaryFile(prefix="bench-uvicorn-", suffix=".log", delete=False)  # noqa: SIM115
@@ -237,7 +238,8 @@ class Server:
             "STORE_AUTO_MIGRATE": "false",
             "PYTHONDONTWRITEBYTECODE": "1",
         })
-        cmd = [sys.executable, "-m", "uvicorn", "bench.server:create_app", "--factory", "--host", HOST,
+        env.update(self.extra_env)
+        cmd = [sys.executable, "-m", "uvicorn", self.app, "--factory", "--host", HOST,
                "--port", str(self.port), "--workers", str(self.workers), "--log-level", "warning",
                "--no-access-log"]
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,

@@ -353,20 +353,29 @@ async def _activity_loop(hub: Hub) -> None:
         hub._flush_activity()
 
 
-async def run_hub(app: FastAPI) -> None:
+def bind(app: FastAPI) -> None:
+    """Called by the lifespan before the app serves: from here on, commits reach this hub."""
     hub: Hub = app.state.hub
     hub.loop = asyncio.get_running_loop()
     hub._out = asyncio.Queue()
     app.state.store.live.attach(hub)
     app.state.store.live.event_listeners.append(hub.on_events)
+
+
+def unbind(app: FastAPI) -> None:
+    hub: Hub = app.state.hub
+    relay = app.state.store.live
+    if relay.sink is hub:  # another app may share the store (tests); leave its hub attached
+        relay.attach(None)
+    with contextlib.suppress(ValueError):
+        relay.event_listeners.remove(hub.on_events)
+
+
+async def run_hub(app: FastAPI) -> None:
+    hub: Hub = app.state.hub
     from api.realtime.metrics import run_metrics  # the metrics loop reads the store
 
     loops = [_activity_loop(hub), run_metrics(app)]
     if hub.redis_url:
         loops.append(_redis_loop(hub))
-    try:
-        await asyncio.gather(*loops)
-    finally:
-        app.state.store.live.attach(None)
-        with contextlib.suppress(ValueError):
-            app.state.store.live.event_listeners.remove(hub.on_events)
+    await asyncio.gather(*loops)
