@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, String, Text, UniqueConstraint, text
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from api.db.base import Base, BigId, pk
@@ -66,4 +66,26 @@ class UserBlock(Base):
     id: Mapped[int] = pk()
     blocker_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id", ondelete="CASCADE"), index=True)
     blocked_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime]
+
+
+class Attachment(Base):
+    """A file posted into a conversation. The bytes live on disk under `<sha256[:2]>/<sha256>`, so
+    identical uploads share one file; each upload still has its own row and message."""
+
+    __tablename__ = "attachments"
+
+    id: Mapped[int] = pk()
+    conversation_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("conversations.id", ondelete="CASCADE"), index=True
+    )
+    # NULL only inside the uploading transaction: the message's URL needs this row's id first.
+    message_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("messages.id", ondelete="CASCADE"), unique=True
+    )
+    uploader_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id"), index=True)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    content_type: Mapped[str] = mapped_column(String(100))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    original_name: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime]

@@ -68,3 +68,21 @@ class MessageOut(ResponseModel):
 class BlockOut(ResponseModel):
     user_id: int
     blocked: bool
+
+
+class AttachmentOut(ResponseModel):
+    id: int
+    conversation_id: int
+    message_id: int
+    uploader_id: int
+    sha256: str
+    content_type: str
+    size_bytes: int
+    original_name: str
+    url: str
+    created_at: datetime
+
+
+class AttachmentUploadOut(ResponseModel):
+    message: MessageOut
+    attachment: AttachmentOut

@@ -16,6 +16,11 @@ from api.core.responses import dumps, error_body
 
 log = structlog.get_logger("api")
 _VALID_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+# The one route that takes bodies above max_body_bytes: a conversation attachment. It may carry
+# settings.attachment_max_bytes of file plus the multipart framing and a caption; the route itself
+# enforces the exact file limit while it streams.
+_UPLOAD_PATH = re.compile(r"^/api/conversations/\d+/attachments/?$")
+MULTIPART_OVERHEAD_BYTES = 64 * 1024
 
 
 class RequestContextMiddleware:
@@ -33,7 +38,7 @@ class RequestContextMiddleware:
         started = time.perf_counter()
         status: dict[str, Any] = {"code": 500, "sent": False, "overflow": False}
         raw_id = request_id.encode()
-        limit = self.max_body_bytes
+        limit = self._limit(scope)
 
         async def send_with_id(message: Message) -> None:
             if status["overflow"]:
@@ -97,6 +102,14 @@ class RequestContextMiddleware:
                     ms=round(elapsed_ms, 2),
                     request_id=request_id,
                 )
+
+    def _limit(self, scope: Scope) -> int:
+        if scope.get("method") == "POST" and _UPLOAD_PATH.match(scope.get("path", "")):
+            # Starlette puts the application in the scope; its settings hold the upload limit.
+            settings = getattr(getattr(scope.get("app"), "state", None), "settings", None)
+            if settings is not None:
+                return max(self.max_body_bytes, int(settings.attachment_max_bytes) + MULTIPART_OVERHEAD_BYTES)
+        return self.max_body_bytes
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
