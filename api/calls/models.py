@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from api.db.base import Base, BigId, pk
@@ -22,6 +22,11 @@ class CallStatus(StrEnum):
 
 class VideoCall(Base):
     __tablename__ = "video_calls"
+    __table_args__ = (
+        # Call history: a user's calls as caller or as receiver, newest first (migration 0003).
+        Index("ix_video_calls_caller_created", "caller_id", "created_at"),
+        Index("ix_video_calls_receiver_created", "receiver_id", "created_at"),
+    )
 
     id: Mapped[int] = pk()
     caller_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id"), index=True)
