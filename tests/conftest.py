@@ -105,6 +105,8 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         jwt_secret=TEST_SECRET,
         auto_migrate=False,
         session_sweep_seconds=0,
+        delivery_poll_seconds=0,
+        call_sweep_seconds=0,
         data_dir=tmp_path / "data",
         redis_url=None,
         _env_file=None,

@@ -4,12 +4,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api.core.deps import CurrentUser, ReadDb, UowDep
+from api.core.deps import AdminUser, ClockDep, CurrentUser, ReadDb, SettingsDep, UowDep
 from api.core.responses import Envelope, EnvelopeResponse, ok, paginated
 from api.core.schemas import Page, PageSize
 from api.notifications import service
-from api.notifications.models import NotificationType
+from api.notifications.models import Channel, DeliveryStatus, NotificationType
 from api.notifications.schemas import (
+    ChannelsIn,
+    ChannelsOut,
+    DeliveryOut,
+    DeliveryStatsOut,
     NotificationOut,
     PreferenceOut,
     PreferencesIn,
@@ -60,6 +64,59 @@ def put_preferences(body: PreferencesIn, principal: CurrentUser, uow: UowDep) ->
     prefs = service.update_preferences(uow, principal, body)
     uow.commit()
     return ok(prefs)
+
+
+@router.get("/channels", response_model=Envelope[ChannelsOut])
+def get_channels(principal: CurrentUser, db: ReadDb, settings: SettingsDep) -> EnvelopeResponse:
+    """The caller's delivery targets: email (the account's), webhook URL with its signing secret,
+    Telegram chat id."""
+    return ok(service.channels(db, settings, principal.user_id))
+
+
+@router.put("/channels", response_model=Envelope[ChannelsOut])
+def put_channels(
+    body: ChannelsIn, principal: CurrentUser, uow: UowDep, settings: SettingsDep
+) -> EnvelopeResponse:
+    out = service.update_channels(uow, settings, principal, body)
+    uow.commit()
+    return ok(out)
+
+
+@router.post("/channels/webhook-secret", response_model=Envelope[ChannelsOut])
+def rotate_webhook_secret(principal: CurrentUser, uow: UowDep, settings: SettingsDep) -> EnvelopeResponse:
+    out = service.rotate_webhook_secret(uow, settings, principal)
+    uow.commit()
+    return ok(out)
+
+
+@router.get("/stats", response_model=Envelope[DeliveryStatsOut])
+def delivery_stats(_admin: AdminUser, db: ReadDb, settings: SettingsDep, clock: ClockDep) -> EnvelopeResponse:
+    return ok(service.delivery_stats(db, settings, clock.now()))
+
+
+@router.get("/deliveries", response_model=Envelope[list[DeliveryOut]])
+def list_deliveries(
+    _admin: AdminUser,
+    db: ReadDb,
+    status: Annotated[DeliveryStatus | None, Query()] = None,
+    channel: Annotated[Channel | None, Query()] = None,
+    user_id: Annotated[int | None, Query(alias="userId")] = None,
+    page: Annotated[Page, Query()] = 1,
+    page_size: Annotated[PageSize, Query(alias="pageSize")] = 20,
+) -> EnvelopeResponse:
+    rows, total = service.list_deliveries(
+        db, status=status, channel=channel, user_id=user_id, page=page, page_size=page_size
+    )
+    return paginated(
+        [DeliveryOut.model_validate(r) for r in rows], page=page, page_size=page_size, total=total
+    )
+
+
+@router.post("/deliveries/{delivery_id}/retry", response_model=Envelope[DeliveryOut])
+def retry_delivery(delivery_id: int, _admin: AdminUser, uow: UowDep) -> EnvelopeResponse:
+    row = service.requeue_delivery(uow, delivery_id)
+    uow.commit()
+    return ok(DeliveryOut.model_validate(row))
 
 
 @router.put("/{notification_id}/read", response_model=Envelope[NotificationOut])

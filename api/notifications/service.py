@@ -1,30 +1,89 @@
-"""In-app notifications (seed 001 §9): created by other domains inside their own transaction."""
+"""Notifications (seed 001 §9): created by other domains inside their own transaction.
+
+`notify` writes, in the caller's transaction, the in-app row (pushed live over /ws after the commit)
+and one row per enabled external channel in the delivery queue, which the worker in delivery.py
+drains. Nothing is sent for a change that rolled back, and nothing committed is lost.
+
+Defaults: every (type, channel) preference is on until the user turns it off. A channel delivers
+only when it has a target: email goes to users.email; webhook and Telegram start once the user sets
+a URL or chat id (`PUT /api/notifications/channels`)."""
 
 from __future__ import annotations
 
+import secrets
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session
 
+from api.auth.models import User
 from api.core.deps import Principal
-from api.core.errors import NotFound
-from api.notifications.models import Channel, Notification, NotificationPreference, NotificationType
-from api.notifications.schemas import PreferencesIn
+from api.core.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
+from api.core.settings import Settings
+from api.notifications.channels import email as email_channel
+from api.notifications.models import (
+    EXTERNAL_CHANNELS,
+    Channel,
+    DeliveryStatus,
+    Notification,
+    NotificationDelivery,
+    NotificationPreference,
+    NotificationTarget,
+    NotificationType,
+)
+from api.notifications.schemas import (
+    ChannelsIn,
+    ChannelsOut,
+    ChannelStatsOut,
+    DeliveryStatsOut,
+    NotificationOut,
+    PreferencesIn,
+)
+from api.notifications.targets import UnsafeTarget, validate_webhook_url
 from api.outbox.service import Uow
 from api.outbox.types import EventType
 
+OPEN_STATUSES = (DeliveryStatus.pending.value, DeliveryStatus.sending.value, DeliveryStatus.failed.value)
+STATUSES = frozenset(s.value for s in DeliveryStatus)
+D = NotificationDelivery
+
+
+def enabled_channels(session: Session, user_id: int, ntype: NotificationType) -> set[Channel]:
+    """The channels this type is on for: all of them, minus those the user turned off."""
+    off = set(
+        session.execute(
+            select(NotificationPreference.channel).where(
+                NotificationPreference.user_id == user_id,
+                NotificationPreference.type == ntype.value,
+                NotificationPreference.enabled.is_(False),
+            )
+        ).scalars()
+    )
+    return {c for c in Channel if c.value not in off}
+
 
 def channel_enabled(uow: Uow, user_id: int, ntype: NotificationType, channel: Channel) -> bool:
-    """A notification type is on for a channel unless the user turned it off."""
-    enabled = uow.session.execute(
-        select(NotificationPreference.enabled).where(
-            NotificationPreference.user_id == user_id,
-            NotificationPreference.type == ntype.value,
-            NotificationPreference.channel == channel.value,
+    return channel in enabled_channels(uow.session, user_id, ntype)
+
+
+def delivery_targets(session: Session, user_id: int) -> dict[Channel, str]:
+    """Where each external channel of the user goes, for the channels that have a target."""
+    row = session.execute(
+        select(
+            User.email, User.is_active, NotificationTarget.webhook_url, NotificationTarget.telegram_chat_id
         )
-    ).scalar_one_or_none()
-    return True if enabled is None else bool(enabled)
+        .outerjoin(NotificationTarget, NotificationTarget.user_id == User.id)
+        .where(User.id == user_id)
+    ).one_or_none()
+    if row is None or not row.is_active:  # a deactivated account gets nothing outside the app
+        return {}
+    found = {
+        Channel.email: row.email,
+        Channel.webhook: row.webhook_url,
+        Channel.telegram: row.telegram_chat_id,
+    }
+    return {c: t for c, t in found.items() if t}
 
 
 def notify(
@@ -35,26 +94,71 @@ def notify(
     body: str = "",
     data: dict[str, Any] | None = None,
 ) -> Notification | None:
-    """Creates an in-app notification (with its event) unless the user turned that type off."""
-    if not channel_enabled(uow, user_id, ntype, Channel.in_app):
-        return None
-    note = Notification(
-        user_id=user_id,
-        type=ntype.value,
-        title=title[:200],
-        body=body,
-        data=data or {},
-        is_read=False,
-        created_at=uow.now,
-    )
-    uow.session.add(note)
-    uow.session.flush()
-    uow.emit(
-        EventType.notification_created,
-        "notification",
-        note.id,
-        {"userId": user_id, "type": ntype.value, "data": data or {}},
-    )
+    """Creates the in-app notification and queues the external deliveries the user wants.
+
+    Returns the in-app row, or None when the user turned in-app off for this type (external channels
+    may still have been queued)."""
+    s = uow.session
+    data = data or {}
+    title = title[:200]
+    channels = enabled_channels(s, user_id, ntype)
+    note: Notification | None = None
+    if Channel.in_app in channels:
+        note = Notification(
+            user_id=user_id,
+            type=ntype.value,
+            title=title,
+            body=body,
+            data=data,
+            is_read=False,
+            created_at=uow.now,
+        )
+        s.add(note)
+        s.flush()
+        uow.push(
+            "notification",
+            NotificationOut.model_validate(note).model_dump(mode="json", by_alias=True),
+            user_ids=[user_id],
+        )
+    queued: list[str] = []
+    wanted = [c for c in EXTERNAL_CHANNELS if c in channels]
+    targets = delivery_targets(s, user_id) if wanted else {}
+    for channel in wanted:
+        target = targets.get(channel)
+        if target is None:
+            continue
+        s.add(
+            NotificationDelivery(
+                notification_id=note.id if note is not None else None,
+                user_id=user_id,
+                channel=channel.value,
+                target=target,
+                type=ntype.value,
+                title=title,
+                body=body,
+                data=data,
+                status=DeliveryStatus.pending.value,
+                attempts=0,
+                next_attempt_at=uow.now,
+                created_at=uow.now,
+                updated_at=uow.now,
+            )
+        )
+        queued.append(channel.value)
+    if note is not None:
+        uow.emit(
+            EventType.notification_created,
+            "notification",
+            note.id,
+            {"userId": user_id, "type": ntype.value, "data": data, "channels": ["in_app", *queued]},
+        )
+    elif queued:
+        uow.emit(
+            EventType.notification_queued,
+            "user",
+            user_id,
+            {"userId": user_id, "type": ntype.value, "data": data, "channels": queued},
+        )
     return note
 
 
@@ -192,3 +296,207 @@ def update_preferences(uow: Uow, principal: Principal, body: PreferencesIn) -> l
             {"userId": principal.user_id, "changes": changes},
         )
     return preferences(s, principal.user_id)
+
+
+# --- channel targets --------------------------------------------------------------------------------
+
+
+def new_webhook_secret() -> str:
+    return "whsec_" + secrets.token_urlsafe(32)
+
+
+def _channels_out(session: Session, settings: Settings, user_id: int) -> ChannelsOut:
+    email = session.execute(select(User.email).where(User.id == user_id)).scalar_one()
+    target = session.get(NotificationTarget, user_id)
+    token = settings.telegram_bot_token
+    return ChannelsOut(
+        email=email,
+        email_available=email_channel.configured(settings),
+        webhook_url=target.webhook_url if target else None,
+        webhook_secret=target.webhook_secret if target else None,
+        telegram_chat_id=target.telegram_chat_id if target else None,
+        telegram_available=token is not None and bool(token.get_secret_value()),
+    )
+
+
+def channels(db: Session, settings: Settings, user_id: int) -> ChannelsOut:
+    return _channels_out(db, settings, user_id)
+
+
+def update_channels(uow: Uow, settings: Settings, principal: Principal, body: ChannelsIn) -> ChannelsOut:
+    """Sets or removes (null) the webhook URL and the Telegram chat id. The first webhook URL gets a
+    fresh signing secret; changing the URL keeps it, removing the URL drops it."""
+    s = uow.session
+    given = body.model_fields_set
+    if "webhook_url" in given and body.webhook_url is not None:
+        try:
+            validate_webhook_url(body.webhook_url, allow_private=settings.webhook_allow_private)
+        except UnsafeTarget as exc:
+            raise ValidationFailed(
+                f"webhookUrl refused: {exc}",
+                code="INVALID_WEBHOOK_URL",
+                details={"field": "webhookUrl", "reason": str(exc)},
+            ) from None
+    # The user's row is the lock: two first saves at once would otherwise both insert a target.
+    s.execute(select(User.id).where(User.id == principal.user_id).with_for_update())
+    target = s.get(NotificationTarget, principal.user_id)
+    if target is None:
+        target = NotificationTarget(user_id=principal.user_id, created_at=uow.now, updated_at=uow.now)
+        s.add(target)
+    changed: list[str] = []
+    if "webhook_url" in given and body.webhook_url != target.webhook_url:
+        target.webhook_url = body.webhook_url
+        if body.webhook_url is None:
+            target.webhook_secret = None
+        elif target.webhook_secret is None:
+            target.webhook_secret = new_webhook_secret()
+        changed.append("webhookUrl")
+    if "telegram_chat_id" in given and body.telegram_chat_id != target.telegram_chat_id:
+        target.telegram_chat_id = body.telegram_chat_id
+        changed.append("telegramChatId")
+    if changed:
+        target.updated_at = uow.now
+        s.flush()
+        uow.emit(
+            EventType.notification_channels_updated,
+            "user",
+            principal.user_id,
+            # Which targets changed, not the URL or chat id themselves: the event log is not the
+            # place for a user's private addresses.
+            {"userId": principal.user_id, "changed": changed},
+        )
+    elif target in s.new:
+        s.expunge(target)  # nothing to store
+    return _channels_out(s, settings, principal.user_id)
+
+
+def rotate_webhook_secret(uow: Uow, settings: Settings, principal: Principal) -> ChannelsOut:
+    s = uow.session
+    target = s.get(NotificationTarget, principal.user_id, with_for_update=True)
+    if target is None or target.webhook_url is None:
+        raise Conflict("Set a webhook URL first", code="NO_WEBHOOK")
+    target.webhook_secret = new_webhook_secret()
+    target.updated_at = uow.now
+    s.flush()
+    uow.emit(
+        EventType.notification_channels_updated,
+        "user",
+        principal.user_id,
+        {"userId": principal.user_id, "changed": ["webhookSecret"]},
+    )
+    return _channels_out(s, settings, principal.user_id)
+
+
+# --- the delivery queue, for admins ----------------------------------------------------------------
+
+
+def list_deliveries(
+    db: Session,
+    *,
+    status: DeliveryStatus | None,
+    channel: Channel | None,
+    user_id: int | None,
+    page: int,
+    page_size: int,
+) -> tuple[list[NotificationDelivery], int]:
+    conds = []
+    if status is not None:
+        conds.append(NotificationDelivery.status == status.value)
+    if channel is not None:
+        conds.append(NotificationDelivery.channel == channel.value)
+    if user_id is not None:
+        conds.append(NotificationDelivery.user_id == user_id)
+    total = db.execute(select(func.count()).select_from(NotificationDelivery).where(*conds)).scalar_one()
+    rows = db.execute(
+        select(NotificationDelivery)
+        .where(*conds)
+        .order_by(NotificationDelivery.id.desc())
+        .offset((page - 1) * page_size)
+        .limit(page_size)
+    ).scalars()
+    return list(rows), total
+
+
+def requeue_delivery(uow: Uow, delivery_id: int) -> NotificationDelivery:
+    """Sends a dead delivery again with a fresh set of attempts, or a failed one now."""
+    s = uow.session
+    row = s.get(NotificationDelivery, delivery_id, with_for_update=True)
+    if row is None:
+        raise NotFound("Delivery", delivery_id)
+    if row.status not in (DeliveryStatus.dead.value, DeliveryStatus.failed.value):
+        raise InvalidTransition("delivery", row.status, "retry")
+    was = row.status
+    if was == DeliveryStatus.dead.value:
+        row.status = DeliveryStatus.pending.value
+        row.attempts = 0
+    row.next_attempt_at = uow.now
+    row.updated_at = uow.now
+    s.flush()
+    uow.emit(
+        EventType.notification_delivery_requeued,
+        "notification_delivery",
+        row.id,
+        {"userId": row.user_id, "channel": row.channel, "type": row.type, "from": was},
+    )
+    return row
+
+
+def delivery_stats(db: Session, settings: Settings, now: datetime) -> DeliveryStatsOut:
+    stats = {c.value: ChannelStatsOut() for c in EXTERNAL_CHANNELS}
+    total = ChannelStatsOut()
+    finished = (DeliveryStatus.delivered.value, DeliveryStatus.dead.value)
+    attempts: dict[str, tuple[int, int]] = {}  # channel -> (finished rows, their attempts)
+    for channel, status, count, attempt_sum in db.execute(
+        select(D.channel, D.status, func.count(), func.coalesce(func.sum(D.attempts), 0)).group_by(
+            D.channel, D.status
+        )
+    ):
+        st = stats.setdefault(channel, ChannelStatsOut())
+        if status in STATUSES:
+            setattr(st, status, getattr(st, status) + count)
+            setattr(total, status, getattr(total, status) + count)
+        if status in finished:
+            n, a = attempts.get(channel, (0, 0))
+            attempts[channel] = (n + count, a + int(attempt_sum))
+    hour, day = now - timedelta(hours=1), now - timedelta(days=1)
+    for channel, last_hour, last_day in db.execute(
+        select(
+            D.channel,
+            func.coalesce(func.sum(case((D.delivered_at >= hour, 1), else_=0)), 0),
+            func.count(),
+        )
+        .where(D.status == DeliveryStatus.delivered.value, D.delivered_at >= day)
+        .group_by(D.channel)
+    ):
+        st = stats.setdefault(channel, ChannelStatsOut())
+        st.delivered_last_hour, st.delivered_last_day = int(last_hour), int(last_day)
+        total.delivered_last_hour += int(last_hour)
+        total.delivered_last_day += int(last_day)
+    oldest_overall: datetime | None = None
+    for channel, oldest in db.execute(
+        select(D.channel, func.min(D.created_at)).where(D.status.in_(OPEN_STATUSES)).group_by(D.channel)
+    ):
+        if oldest is None:
+            continue
+        stats.setdefault(channel, ChannelStatsOut()).oldest_pending_age_seconds = max(
+            0.0, (now - oldest).total_seconds()
+        )
+        oldest_overall = oldest if oldest_overall is None else min(oldest_overall, oldest)
+    if oldest_overall is not None:
+        total.oldest_pending_age_seconds = max(0.0, (now - oldest_overall).total_seconds())
+    for channel, (n, a) in attempts.items():
+        stats[channel].average_attempts = round(a / n, 2) if n else None
+    n_all, a_all = sum(n for n, _ in attempts.values()), sum(a for _, a in attempts.values())
+    total.average_attempts = round(a_all / n_all, 2) if n_all else None
+    token = settings.telegram_bot_token
+    return DeliveryStatsOut(
+        as_of=now,
+        channels=stats,
+        total=total,
+        dead_letters=total.dead,
+        configured={
+            Channel.email.value: email_channel.configured(settings),
+            Channel.webhook.value: True,
+            Channel.telegram.value: token is not None and bool(token.get_secret_value()),
+        },
+    )

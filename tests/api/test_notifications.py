@@ -7,7 +7,7 @@ import pytest
 from tests.helpers import Actor, Api, data, error
 
 TYPES = ["order_update", "new_message", "new_follower", "price_alert", "call", "system"]
-CHANNELS = ["in_app", "email", "webhook", "push", "sms", "telegram"]
+CHANNELS = ["in_app", "email", "webhook", "telegram"]
 
 
 def follow(api: Api, user: Actor, shop_id: int) -> Any:
