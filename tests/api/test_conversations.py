@@ -111,10 +111,11 @@ def test_messages_counters_and_read(api, chat):
     assert s_view["lastMessage"] == "And do you ship to Lisbon?"
     assert one(api, buyer, cid)["unreadCount"] == 0
     assert listing(api, seller)[0][0]["unreadCount"] == 2
-    # The seller was notified of each message.
+    # The seller was notified once: when the conversation turned unread for them, not per message.
     notes = data(api.client.get("/api/notifications", headers=seller.headers))
-    assert [n["type"] for n in notes] == ["new_message", "new_message"]
+    assert [n["type"] for n in notes] == ["new_message"]
     assert notes[0]["data"]["conversationId"] == cid and buyer.username in notes[0]["title"]
+    assert notes[0]["data"]["messageId"] == m1["id"]
     sent = api.events("message.sent")
     assert len(sent) == 2 and sent[0].payload["recipientId"] == seller.id and sent[0].shop_id == shop["id"]
 
@@ -139,6 +140,10 @@ def test_messages_counters_and_read(api, chat):
     data(api.client.put(f"{URL}/{cid}/read", headers=buyer.headers))
     assert one(api, buyer, cid)["unreadCount"] == 0
     assert len(api.events("conversation.read")) == 2
+    # Read, then a new message: the seller is notified again.
+    m4 = send(api, buyer, cid, "One more thing")
+    notes = data(api.client.get("/api/notifications", headers=seller.headers))
+    assert [n["data"]["messageId"] for n in notes] == [m4["id"], m1["id"]]
 
 
 def test_message_listing_newest_first_with_cursor(api, chat):
