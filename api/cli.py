@@ -37,6 +37,8 @@ def api(host: str = "127.0.0.1", port: int = 8000, workers: int = 1, reload: boo
         # Frames past the app's own limit are refused by the protocol layer before they are buffered.
         ws_max_size=settings.ws_max_message_bytes * 4,
         ws_ping_interval=20.0,
+        # Chat frames are small JSON: compressing each costs more CPU than the bytes it saves.
+        ws_per_message_deflate=False,
         ws_ping_timeout=20.0,
     )
 

@@ -241,7 +241,7 @@ class Server:
         env.update(self.extra_env)
         cmd = [sys.executable, "-m", "uvicorn", self.app, "--factory", "--host", HOST,
                "--port", str(self.port), "--workers", str(self.workers), "--log-level", "warning",
-               "--no-access-log"]
+               "--no-access-log", "--ws-per-message-deflate", "false"]
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
         deadline = time.monotonic() + timeout

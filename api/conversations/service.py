@@ -10,13 +10,13 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Select,
+    Table,
     and_,
     bindparam,
     case,
     delete,
     exists,
     func,
-    insert,
     literal,
     or_,
     select,
@@ -322,26 +322,28 @@ _SEND_CHECK = select(
 
 
 def _bump(counter: Any, archived: str) -> Any:
+    # On the Table, not the mapped class: the ORM's bulk-UPDATE path costs more than the statement.
+    table: Table = Conversation.__table__  # type: ignore[assignment]
     return (
-        update(Conversation)
-        .where(Conversation.id == bindparam("cid"))
+        table.update()
+        .where(table.c.id == bindparam("cid"))
         .values(
             {
-                counter.key: counter + 1,
+                counter.key: table.c[counter.key] + 1,
                 archived: False,
                 "last_message": bindparam("preview"),
                 "last_message_at": bindparam("now"),
                 "updated_at": bindparam("now"),
             }
         )
-        .returning(Conversation.buyer_unread_count, Conversation.seller_unread_count)
-        .execution_options(synchronize_session=False)
+        .returning(table.c.buyer_unread_count, table.c.seller_unread_count)
     )
 
 
 _BUMP_SELLER = _bump(Conversation.seller_unread_count, "seller_archived")
 _BUMP_BUYER = _bump(Conversation.buyer_unread_count, "buyer_archived")
-_INSERT_MESSAGE = insert(Message).returning(Message.id)
+_MESSAGES: Table = Message.__table__  # type: ignore[assignment]
+_INSERT_MESSAGE = _MESSAGES.insert().returning(_MESSAGES.c.id)
 
 
 def send_message(uow: Uow, principal: Principal, conversation_id: int, body: MessageCreate) -> Message:
