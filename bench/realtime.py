@@ -169,7 +169,7 @@ class ChatRun:
     expected: dict[int, tuple[int, int]] = field(default_factory=dict)  # seq → (recipient, sender)
     got: dict[tuple[int, int], list[float]] = field(default_factory=dict)  # (seq, user) → receive times
     errors: list[str] = field(default_factory=list)
-    acks: list[float] = field(default_factory=list)  # send → ack (stored) latency
+    acks: list[tuple[int, float]] = field(default_factory=list)  # (seq, send → ack: stored) latency
     closed: int = 0
 
 
@@ -187,7 +187,7 @@ async def reader(ws: Any, uid: int, run: ChatRun) -> None:
             elif kind == "ack":
                 seq = int(frame["id"])
                 if seq in run.sent_at:
-                    run.acks.append(now - run.sent_at[seq])
+                    run.acks.append((seq, now - run.sent_at[seq]))
             elif kind == "error":
                 run.errors.append(str(frame["error"])[:200])
     except websockets.ConnectionClosed:
@@ -201,6 +201,7 @@ async def chat(
     *,
     rate: float,
     seconds: float,
+    warmup: float = 3.0,
     settle: float = 5.0,
 ) -> dict[str, Any]:
     run = ChatRun()
@@ -222,7 +223,10 @@ async def chat(
     readers = [asyncio.create_task(reader(ws, uid, run)) for uid, ws in sockets.items()]
 
     rng = random.Random(7)
-    total = int(rate * seconds)
+    # The first seconds run the same traffic but are reported apart: the first message of each
+    # conversation notifies (and queues an email), statement caches and the page cache are cold.
+    warm = int(rate * warmup)
+    total = warm + int(rate * seconds)
     t0 = time.monotonic() + 0.5
     lateness: list[float] = []
     with Progress(console=console, transient=True) as progress:
@@ -255,7 +259,10 @@ async def chat(
         t.cancel()
     await asyncio.gather(*readers, return_exceptions=True)
 
-    latencies, lost, dups = [], 0, 0
+    latencies: list[float] = []
+    cold: list[float] = []
+    lost, dups = 0, 0
+    per_second: dict[int, list[float]] = {}
     for seq, (recipient, sender) in run.expected.items():
         for uid in (recipient, sender):
             times = run.got.get((seq, uid), [])
@@ -264,11 +271,18 @@ async def chat(
             elif len(times) > 1:
                 dups += len(times) - 1
             if uid == recipient and times:
-                latencies.append((times[0] - run.sent_at[seq]) * 1000)
-    ms = [a * 1000 for a in run.acks]
+                latency = (times[0] - run.sent_at[seq]) * 1000
+                if seq < warm:
+                    cold.append(latency)
+                    continue
+                latencies.append(latency)
+                per_second.setdefault(int(run.sent_at[seq] - t0), []).append(latency)
+    ms = [a * 1000 for n, a in run.acks if n >= warm]
     return {
         "clients": len(sockets),
-        "messages": total,
+        "messages": total - warm,
+        "warmupMessages": warm,
+        "warmupP99Ms": round(pct(cold, 0.99), 2),
         "rate": rate,
         "seconds": seconds,
         "connectSeconds": round(connect_s, 2),
@@ -283,6 +297,8 @@ async def chat(
         "errorSamples": run.errors[:3],
         "closedEarly": run.closed,
         "senderLateP99Ms": round(pct([x * 1000 for x in lateness], 0.99), 2),
+        # p99 of each second of the run: a steady tail or stalls at some moments
+        "p99BySecondMs": [round(pct(v, 0.99), 1) for _, v in sorted(per_second.items())],
     }
 
 

@@ -18,7 +18,7 @@ from api.core.deps import Principal
 from api.core.errors import Forbidden
 from api.core.schemas import RequestModel
 from api.outbox.service import Uow
-from api.realtime.dispatch import WsContext, WsHandler, run_read, run_write
+from api.realtime.dispatch import WsContext, WsHandler, run_read, run_write, run_write_grouped
 from api.realtime.relay import LivePush
 
 
@@ -49,7 +49,7 @@ def _send(uow: Uow, principal: Principal, conversation_id: int, body: str) -> di
 
 async def send_message(ctx: WsContext, frame: dict[str, Any]) -> dict[str, Any]:
     f = SendFrame.model_validate(frame)
-    message: dict[str, Any] = await run_write(ctx, _send, f.conversation_id, f.body)
+    message: dict[str, Any] = await run_write_grouped(ctx, _send, f.conversation_id, f.body)
     return {"message": message}
 
 
