@@ -336,3 +336,43 @@ def test_health_reports_in_process_delivery_without_redis(api: Api) -> None:
     assert realtime["mode"] == "in-process" and realtime["fanout"] == "not_configured"
     assert realtime["connections"] == 1 and realtime["users"] == 1
     assert "this process" in realtime["message"]
+
+
+def test_group_commit_keeps_each_send_atomic(api: Api, chat: Any, app: Any) -> None:
+    """Sends of one batch share a transaction; one that fails, even after writing, leaves nothing."""
+    from api.conversations.live import _send
+    from api.core.deps import Principal
+    from api.core.errors import NotFound
+    from api.realtime.dispatch import GroupCommit, WsContext
+
+    buyer, seller, conv = chat
+    outsider = api.user()
+
+    def ctx(actor: Actor) -> WsContext:
+        principal = Principal(user_id=actor.id, role=actor.role, session_id=actor.session_id)
+        return WsContext(principal=principal, app=app, connection_id="t", bus=app.state.hub, reply=None)  # type: ignore[arg-type]
+
+    def fails_after_writing(uow: Any, principal: Any, cid: int, body: str) -> None:
+        _send(uow, principal, cid, body)
+        raise RuntimeError("crash after the message was written")
+
+    with connect(api, seller) as sws:
+        welcome(sws)
+        outcomes = GroupCommit(app)._run(
+            [
+                (ctx(buyer), _send, (conv["id"], "one"), None),
+                (ctx(outsider), _send, (conv["id"], "intruder"), None),
+                (ctx(buyer), fails_after_writing, (conv["id"], "lost"), None),
+                (ctx(buyer), _send, (conv["id"], "two"), None),
+            ]
+        )
+        assert [ok for ok, _ in outcomes] == [True, False, False, True]
+        assert isinstance(outcomes[1][1], NotFound) and isinstance(outcomes[2][1], RuntimeError)
+        frames = of_type(drain(sws), "new_message")
+        assert [f["data"]["message"]["body"] for f in frames] == ["one", "two"]
+    stored = data(api.client.get(f"/api/conversations/{conv['id']}/messages", headers=seller.headers))
+    assert sorted(m["body"] for m in stored) == ["one", "two"]
+    assert len(api.events("message.sent")) == 2
+    assert (
+        data(api.client.get(f"/api/conversations/{conv['id']}", headers=seller.headers))["unreadCount"] == 2
+    )
