@@ -2,7 +2,7 @@
 UV ?= python3 -m uv
 RUN = $(UV) run --frozen
 
-.PHONY: setup test lint demo api migrate bench
+.PHONY: setup test lint demo api migrate bench bench-realtime docs
 setup:  ## install uv, the locked Python packages, and start PostgreSQL and Redis if needed
 	bash .ci/setup
 
@@ -23,3 +23,9 @@ demo: migrate  ## for now the main job serves the store API (the simulator and p
 bench: setup  ## issue targets: API latency on SQLite and PostgreSQL (wrk measures max req/s)
 	command -v wrk >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq wrk >/dev/null) || true
 	$(RUN) python -m bench.api_latency
+
+bench-realtime: setup  ## issue 3 targets: 1000 sockets at 500 msg/s, call set-up, cached product detail
+	$(RUN) python -m bench.realtime
+
+docs: setup  ## regenerate docs/events.md from the outbox's event catalogue
+	$(RUN) python -m api.outbox.doc
