@@ -38,6 +38,24 @@ class EventType(StrEnum):
     conversation_unarchived = "conversation.unarchived"
     user_blocked = "user.blocked"
     user_unblocked = "user.unblocked"
+    attachment_uploaded = "attachment.uploaded"
     notification_created = "notification.created"
     notification_read = "notification.read"
     notification_preferences_updated = "notification.preferences_updated"
+    # --- notification delivery (email, webhook, Telegram); entity_type "notification_delivery" ---
+    notification_queued = "notification.queued"
+    notification_channels_updated = "notification.channels_updated"
+    notification_delivered = "notification.delivered"
+    notification_delivery_failed = "notification.delivery_failed"
+    notification_dead_lettered = "notification.dead_lettered"
+    notification_delivery_requeued = "notification.delivery_requeued"
+    # --- calls (seed 001 §1): one event per move of the status machine; entity_type "call", entity_id
+    # the call; shop_id/product_id from the call's conversation, if any. Payload: callerId, receiverId,
+    # conversationId, callType, from, to (statuses), byUserId (None for the ring timeout), duration
+    # (seconds; 0 when rejected or missed), and for call.missed a reason: no_answer | cancelled.
+    call_initiated = "call.initiated"
+    call_ringing = "call.ringing"
+    call_accepted = "call.accepted"
+    call_rejected = "call.rejected"
+    call_ended = "call.ended"
+    call_missed = "call.missed"
