@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
+from starlette.responses import Response
 
 from api.catalog import service
 from api.catalog.schemas import (
@@ -16,6 +17,7 @@ from api.catalog.schemas import (
     ProductOut,
     ProductUpdate,
 )
+from api.core.cache import envelope, page_envelope
 from api.core.deps import AdminUser, CurrentUser, MaybeUser, ReadDb, StoreDep, UowDep
 from api.core.query import query_docs, query_model
 from api.core.responses import Envelope, EnvelopeResponse, ok, paginated
@@ -49,21 +51,26 @@ def create_product(
 )
 def list_products(
     db: ReadDb, store: StoreDep, q: Annotated[ListingQuery, Depends(query_model(ListingQuery))]
-) -> EnvelopeResponse:
+) -> Response:
     """Active products; filters shopId, categoryId, minPrice, maxPrice, inStock; sort newest (default),
     price_asc, price_desc, rating, popular (views + sales)."""
-    key = ("listing", *q.model_dump().values())
-    cached = store.cache.get(key)
-    if cached is None:
-        cached = service.list_products(db, q)
-        store.cache.put(key, cached)
-    rows, total = cached
-    return paginated(rows, page=q.page, page_size=q.page_size, total=total)
+    try:
+        body, total = service.listing_page(store.cache, db, q)
+    finally:
+        db.close()  # back to the pool from this thread (see get_product)
+    return page_envelope(body, page=q.page, page_size=q.page_size, total=total)
 
 
 @router.get("/api/products/{product_id}", response_model=Envelope[ProductOut])
-def get_product(product_id: int, principal: MaybeUser, db: ReadDb) -> EnvelopeResponse:
-    return ok(service.visible_product(db, principal, product_id))
+def get_product(product_id: int, principal: MaybeUser, db: ReadDb, store: StoreDep) -> Response:
+    try:
+        body = service.cached_product(store.cache, db, principal, product_id)
+    finally:
+        # A miss read the database: hand its connection back here, in the handler's thread. Left to the
+        # dependency's teardown, the close waits for a thread-pool slot, and when every slot holds a
+        # request waiting for a connection (an overload) nobody gets one until the pool times out.
+        db.close()
+    return envelope(body)
 
 
 @router.patch("/api/products/{product_id}", response_model=Envelope[ProductOut])

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import re
-import threading
-import time
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import astuple, dataclass
@@ -29,8 +27,10 @@ from api.catalog.schemas import (
     ProductUpdate,
     ShopRef,
 )
+from api.core.cache import ReadCache
 from api.core.deps import Principal
 from api.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from api.core.responses import dumps
 from api.db.types import MONEY_SCALE
 from api.outbox.service import Uow
 from api.outbox.types import EventType
@@ -225,6 +225,25 @@ def visible_product(db: Session, principal: Principal | None, product_id: int) -
     if row is None or (not row.is_active and not _can_manage(principal, row.owner_id)):
         raise NotFound("Product", product_id)
     return _detail_out(row)
+
+
+def cached_product(cache: ReadCache, db: Session, principal: Principal | None, product_id: int) -> bytes:
+    """visible_product's response data as JSON bytes, through the read cache. The entry carries the
+    owner and the active flag, so an inactive product is still shown to its owner only."""
+    slot = cache.product(product_id)
+    if slot.body is not None:
+        owner, _, active = slot.extra.partition(",")
+        if active != "1" and not _can_manage(principal, int(owner)):
+            raise NotFound("Product", product_id)
+        return slot.body
+    row = _detail_row(db, product_id)
+    if row is None:
+        raise NotFound("Product", product_id)
+    body = dumps(_detail_out(row).model_dump(mode="json", by_alias=True))
+    cache.fill(slot, body, f"{row.owner_id},{int(row.is_active)}")
+    if not row.is_active and not _can_manage(principal, row.owner_id):
+        raise NotFound("Product", product_id)
+    return body
 
 
 def update_product(uow: Uow, principal: Principal, product_id: int, body: ProductUpdate) -> ProductOut:
@@ -477,7 +496,7 @@ def choose_indexable(db: Session, f: ProductFilter, sort: str, *, total: int, wi
     if db.get_bind().dialect.name != "sqlite" or not (shape.ranges - {key}):
         return RANGE_KEYS
     eq = shape.without_ranges()
-    base = COUNTS.count(
+    base = count_rows(
         db,
         ("base", f.shop_id, f.category_id, f.in_stock),
         count_statement(eq),
@@ -506,35 +525,23 @@ def card(r: Any) -> dict[str, Any]:
     }
 
 
-class CountCache:
-    """Totals of large result sets, reused for a few seconds.
+def count_rows(
+    db: Session, key: tuple[Any, ...], query: Select[Any], params: dict[str, Any] | None = None
+) -> int:
+    """The size of a result set, through the read cache when the session has one.
 
-    Counting a six-figure result set costs more than reading the page itself, and a total that is a
-    few seconds old matters to no one paging through 100k products. Totals below `min_total` are
-    always counted afresh (they are cheap), so small listings, such as most shops', are never stale."""
-
-    def __init__(self, *, min_total: int = 1000, ttl_seconds: float = 5.0, max_entries: int = 4096) -> None:
-        self.min_total = min_total
-        self.ttl = ttl_seconds
-        self.max_entries = max_entries
-        self._data: dict[Any, tuple[float, int]] = {}
-        self._lock = threading.Lock()
-
-    def count(self, db: Session, key: Any, query: Select[Any], params: dict[str, Any] | None = None) -> int:
-        full_key = (str(db.get_bind().engine.url), key)
-        hit = self._data.get(full_key)
-        if hit is not None and hit[0] > time.monotonic():
-            return hit[1]
-        total = int(db.connection().execute(query, params or {}).scalar_one())
-        if total >= self.min_total:
-            with self._lock:
-                if len(self._data) >= self.max_entries:
-                    self._data.clear()
-                self._data[full_key] = (time.monotonic() + self.ttl, total)
-        return total
+    Counting a six-figure result set costs more than reading the page itself. A cached total is
+    invalidated by every commit that could change it (see api/core/cache.py), so it is never stale."""
+    cache: ReadCache | None = db.info.get("read_cache")
+    slot = cache.total(key) if cache is not None else None
+    if slot is not None and slot.body is not None:
+        return int(slot.body)
+    total = int(db.connection().execute(query, params or {}).scalar_one())
+    if cache is not None and slot is not None:
+        cache.fill(slot, str(total).encode())
+    return total
 
 
-COUNTS = CountCache()
 PAGE: tuple[Any, Any] = (bindparam("offset"), bindparam("limit"))
 
 
@@ -559,7 +566,7 @@ def list_products(db: Session, q: ListingQuery) -> tuple[list[dict[str, Any]], i
         in_stock=q.in_stock,
     )
     params = f.params()
-    total = COUNTS.count(db, ("listing", *f.count_key), count_statement(f.shape), params)
+    total = count_rows(db, ("listing", *f.count_key), count_statement(f.shape), params)
     offset = (q.page - 1) * q.page_size
     if total <= offset:
         return [], total
@@ -572,3 +579,14 @@ def list_products(db: Session, q: ListingQuery) -> tuple[list[dict[str, Any]], i
         .all()
     )
     return [card(r) for r in rows], total
+
+
+def listing_page(cache: ReadCache, db: Session, q: ListingQuery) -> tuple[bytes, int]:
+    """A listing page as the JSON bytes of its items, and the total, through the read cache."""
+    slot = cache.page("listing", q.model_dump().values())
+    if slot.body is not None:
+        return slot.body, int(slot.extra)
+    rows, total = list_products(db, q)
+    body = dumps(rows)
+    cache.fill(slot, body, str(total))
+    return body, total

@@ -47,8 +47,9 @@ def _require_event(session: Session) -> None:
 def _after_commit(session: Session) -> None:
     types: set[str] = session.info.get("event_types", set())
     cache = session.info.get("read_cache")
-    if types and cache is not None and cache.invalidated_by(types):
-        cache.clear()
+    if types and cache is not None:
+        # Before the response leaves: no process serves what this commit changed once it has returned.
+        cache.invalidate(session.info.get("live_events", ()))
     pushes: list[LivePush] = session.info.get("live_pushes", [])
     events: list[dict[str, Any]] = session.info.get("live_events", [])
     relay = session.info.get("live_relay")

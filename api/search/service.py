@@ -40,16 +40,18 @@ from sqlalchemy.sql.util import ClauseAdapter
 from api.catalog.models import Product
 from api.catalog.service import (
     CARD_COLUMNS,
-    COUNTS,
     PAGE,
     RANGE_KEYS,
     FilterShape,
     ProductFilter,
     card,
     choose_indexable,
+    count_rows,
     filter_terms,
     sort_order,
 )
+from api.core.cache import ReadCache
+from api.core.responses import dumps
 from api.db.engine import EARTH_RADIUS_KM, Store
 from api.outbox.service import Uow
 from api.outbox.types import EventType
@@ -480,7 +482,7 @@ def search(db: Session, q: SearchQuery) -> tuple[list[dict[str, Any]], int]:
     key = ("search", tuple(words), *f.count_key, q.lat, q.lon, q.radius_km, q.delivery)
     total = 0
     if not plan.count_in_page:
-        total = COUNTS.count(db, key, plan.count, params)
+        total = count_rows(db, key, plan.count, params)
         if total <= offset:
             return [], total
         if not words and not q.geo and q.delivery is None:
@@ -488,7 +490,7 @@ def search(db: Session, q: SearchQuery) -> tuple[list[dict[str, Any]], int]:
             plan = _plan(shape._replace(indexable=indexable))
     rows = db.connection().execute(plan.page, params).all()
     if plan.count_in_page:
-        total = rows[0].total if rows else COUNTS.count(db, key, plan.count, params)
+        total = rows[0].total if rows else count_rows(db, key, plan.count, params)
     items = []
     for r in rows:
         item = card(r)
@@ -496,6 +498,18 @@ def search(db: Session, q: SearchQuery) -> tuple[list[dict[str, Any]], int]:
             item["distanceKm"] = round(r.distance_km, 3)
         items.append(item)
     return items, total
+
+
+def cached_search(cache: ReadCache, db: Session, q: SearchQuery) -> tuple[bytes, int]:
+    """A search page as the JSON bytes of its items, and the total, through the read cache (the same
+    entries as ReadCache.get/put with the key ("search", *q.model_dump().values()))."""
+    slot = cache.page("search", q.model_dump().values())
+    if slot.body is not None:
+        return slot.body, int(slot.extra)
+    items, total = search(db, q)
+    body = dumps(items)
+    cache.fill(slot, body, str(total))
+    return body, total
 
 
 @dataclass(frozen=True)

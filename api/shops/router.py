@@ -3,8 +3,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from starlette.responses import Response
 
-from api.core.deps import CurrentUser, ReadDb, UowDep
+from api.core.cache import envelope
+from api.core.deps import CurrentUser, ReadDb, StoreDep, UowDep
 from api.core.responses import Envelope, EnvelopeResponse, ok, paginated
 from api.core.schemas import Page, PageSize
 from api.shops import service
@@ -21,8 +23,12 @@ def create_shop(body: ShopCreate, principal: CurrentUser, uow: UowDep) -> Envelo
 
 
 @router.get("/{shop_id}", response_model=Envelope[ShopOut])
-def get_shop(shop_id: int, db: ReadDb) -> EnvelopeResponse:
-    return ok(ShopOut.model_validate(service.get_shop(db, shop_id)))
+def get_shop(shop_id: int, db: ReadDb, store: StoreDep) -> Response:
+    try:
+        body = service.cached_shop(store.cache, db, shop_id)
+    finally:
+        db.close()  # back to the pool from this thread (see catalog's get_product)
+    return envelope(body)
 
 
 @router.patch("/{shop_id}", response_model=Envelope[ShopOut])

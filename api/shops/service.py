@@ -8,14 +8,16 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from api.auth.models import Role, User
+from api.core.cache import ReadCache
 from api.core.deps import Principal
 from api.core.errors import Forbidden, NotFound, ValidationFailed
+from api.core.responses import dumps
 from api.notifications.models import NotificationType
 from api.notifications.service import notify
 from api.outbox.service import Uow
 from api.outbox.types import EventType
 from api.shops.models import Shop, ShopFollower
-from api.shops.schemas import ShopCreate, ShopUpdate
+from api.shops.schemas import ShopCreate, ShopOut, ShopUpdate
 
 
 def get_shop(db: Session, shop_id: int) -> Shop:
@@ -23,6 +25,16 @@ def get_shop(db: Session, shop_id: int) -> Shop:
     if shop is None:
         raise NotFound("Shop", shop_id)
     return shop
+
+
+def cached_shop(cache: ReadCache, db: Session, shop_id: int) -> bytes:
+    """GET /api/shops/{id}'s response data as JSON bytes, through the read cache."""
+    slot = cache.shop(shop_id)
+    if slot.body is not None:
+        return slot.body
+    body = dumps(ShopOut.model_validate(get_shop(db, shop_id)).model_dump(mode="json", by_alias=True))
+    cache.fill(slot, body)
+    return body
 
 
 def owned_shop(db: Session, principal: Principal, shop_id: int, *, for_update: bool = False) -> Shop:
