@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated
@@ -51,7 +52,10 @@ async def _session(factory: sessionmaker[Session]) -> AsyncIterator[Session]:
     finally:
         # SQLite's rollback is a local call of microseconds: cheaper inline than a thread hop.
         if session.in_transaction() and session.get_bind().dialect.name != "sqlite":
-            await run_in_threadpool(session.close)
+            # Not the request thread pool: when every one of its threads waits for a pooled connection,
+            # a close queued behind them would never run and return its connection (seen under
+            # overload on PostgreSQL until the pool timeout).
+            await asyncio.to_thread(session.close)
         else:
             session.close()
 

@@ -48,8 +48,8 @@ class Settings(BaseSettings):
     # Apply pending migrations at start-up; off in production, where deploys migrate explicitly.
     auto_migrate: bool | None = None
     session_sweep_seconds: int = Field(default=60, ge=0)
-    # Listing and search pages are cached this long per process (0 turns the cache off); a commit
-    # that changes the catalogue empties it at once in the process that made it.
+    # Listing and search pages (and totals) stay in the read cache this long (0 turns it off): in Redis
+    # when configured, else in this process; commits invalidate what they change before they return.
     read_cache_seconds: float = Field(default=2.0, ge=0, le=300)
 
     # --- live delivery over /ws (issue 3) ---

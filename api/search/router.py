@@ -3,11 +3,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Request
+from starlette.responses import Response
 
+from api.core.cache import page_envelope
 from api.core.context import current_request_id
 from api.core.deps import ClockDep, MaybeUser, ReadDb, StoreDep, client_ip
 from api.core.query import query_docs, query_model
-from api.core.responses import Envelope, EnvelopeResponse, paginated
+from api.core.responses import Envelope
 from api.search import service
 from api.search.schemas import SearchQuery, SearchResult
 
@@ -25,18 +27,15 @@ def search_products(
     clock: ClockDep,
     request: Request,
     background: BackgroundTasks,
-) -> EnvelopeResponse:
+) -> Response:
     """Full text (q) over name and description; filters category, minPrice, maxPrice, minRating,
     lat+lon+radiusKm, delivery; sort relevance (default with q), price_asc, price_desc, newest (default
     without q), rating, popular, distance (with lat/lon). Anonymous searches are allowed; each one is
     recorded as a search.performed event."""
-    key = ("search", *q.model_dump().values())
-    cached = store.cache.get(key)
-    if cached is None:
-        cached = service.search(db, q)
-        store.cache.put(key, cached)
-    items, total = cached
-    db.rollback()  # the read transaction ends here
+    try:
+        body, total = service.cached_search(store.cache, db, q)
+    finally:
+        db.close()  # in this thread: the read connection goes back before the response is built
     # The event goes in its own small write transaction, once the response is on its way.
     background.add_task(
         service.record_search_in_store,
@@ -50,4 +49,4 @@ def search_products(
             total=total,
         ),
     )
-    return paginated(items, page=q.page, page_size=q.page_size, total=total)
+    return page_envelope(body, page=q.page, page_size=q.page_size, total=total)
