@@ -200,6 +200,8 @@ class Hub:
 
     def on_events(self, events: list[dict[str, Any]]) -> None:
         """Committed outbox events, from the committing thread: kept for the next activity flush."""
+        if self.redis_state != "ok" and not self.by_topic:
+            return  # nobody here subscribes and no other process can hear: nothing to keep
         for ev in events:
             self._activity.append(
                 {
