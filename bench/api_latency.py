@@ -37,7 +37,6 @@ import tempfile
 import time
 import urllib.request
 from datetime import UTC, datetime
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -49,11 +48,11 @@ from sqlalchemy.engine import Engine, make_url
 
 from bench import bulk_load, loadgen
 from bench.server import BARE_PATH
+from bench.stores import PG_ADMIN_URL, Backend, BenchStore
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "api_latency.json"
 SQLITE_PATH = ROOT / "data" / "bench" / "store_bench.db"
-PG_ADMIN_URL = os.environ.get("STORE_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 PG_DATABASE = "store_bench"
 HOST = "127.0.0.1"
 
@@ -66,33 +65,17 @@ console = Console(width=None if sys.stdout.isatty() else 150)
 cli = typer.Typer(add_completion=False, help=__doc__)
 
 
-class Backend(StrEnum):
-    sqlite = "sqlite"
-    postgres = "postgres"
-    both = "both"
+STORE = BenchStore(SQLITE_PATH, PG_DATABASE)
 
 
 # --- databases ----------------------------------------------------------------------------------------------
 
 def database_url(backend: Backend) -> str:
-    if backend is Backend.sqlite:
-        return f"sqlite:///{SQLITE_PATH.as_posix()}"
-    return make_url(PG_ADMIN_URL).set(database=PG_DATABASE).render_as_string(hide_password=False)
+    return STORE.url(backend)
 
 
 def recreate_database(backend: Backend) -> None:
-    if backend is Backend.sqlite:
-        SQLITE_PATH.parent.mkdir(parents=True, exist_ok=True)
-        for suffix in ("", "-wal", "-shm", "-journal", ".fingerprint"):
-            Path(f"{SQLITE_PATH}{suffix}").unlink(missing_ok=True)
-        return
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{PG_DATABASE}" WITH (FORCE)'))
-            conn.execute(text(f'CREATE DATABASE "{PG_DATABASE}"'))
-    finally:
-        admin.dispose()
+    STORE.recreate(backend)
 
 
 def at_head(url: str) -> bool:

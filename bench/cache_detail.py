@@ -31,8 +31,6 @@ import sys
 import time
 import urllib.request
 from datetime import UTC, datetime
-from enum import StrEnum
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -40,12 +38,10 @@ from redis import Redis
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from bench import bulk_load, loadgen
 from bench.api_latency import (
     HOST,
-    PG_ADMIN_URL,
     ROOT,
     Server,
     _display,
@@ -55,6 +51,7 @@ from bench.api_latency import (
     wait_for_quiet,
 )
 from bench.server import BARE_PATH
+from bench.stores import PG_ADMIN_URL, Backend, BenchStore
 
 RESULTS = ROOT / "bench" / "results" / "cache_detail.json"
 SQLITE_PATH = ROOT / "data" / "bench" / "cache_bench.db"
@@ -66,19 +63,14 @@ console = Console(width=None if sys.stdout.isatty() else 150)
 cli = typer.Typer(add_completion=False, help=__doc__)
 
 
-class Backend(StrEnum):
-    sqlite = "sqlite"
-    postgres = "postgres"
-    both = "both"
-
-
 MODES = ("redis", "in-process", "off")
 
 
+STORE = BenchStore(SQLITE_PATH, PG_DATABASE)
+
+
 def database_url(backend: Backend) -> str:
-    if backend is Backend.sqlite:
-        return f"sqlite:///{SQLITE_PATH.as_posix()}"
-    return make_url(PG_ADMIN_URL).set(database=PG_DATABASE).render_as_string(hide_password=False)
+    return STORE.url(backend)
 
 
 def prepare(backend: Backend, spec: bulk_load.BulkSpec, reuse: bool) -> dict[str, Any]:
@@ -91,18 +83,7 @@ def prepare(backend: Backend, spec: bulk_load.BulkSpec, reuse: bool) -> dict[str
         console.print(f"[green]reusing[/] {_display(url)}")
         return {"reused": True}
     started = time.perf_counter()
-    if backend is Backend.sqlite:
-        SQLITE_PATH.parent.mkdir(parents=True, exist_ok=True)
-        for suffix in ("", "-wal", "-shm", "-journal"):
-            Path(f"{SQLITE_PATH}{suffix}").unlink(missing_ok=True)
-    else:
-        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-        try:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{PG_DATABASE}" WITH (FORCE)'))
-                conn.execute(text(f'CREATE DATABASE "{PG_DATABASE}"'))
-        finally:
-            admin.dispose()
+    STORE.recreate(backend)
     upgrade(url)
     report = bulk_load.load(url, spec, console)
     return {"reused": False, "seconds": round(time.perf_counter() - started, 1), "rows": report.rows}

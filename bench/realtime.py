@@ -51,6 +51,7 @@ from api.outbox.service import SILENT_OK
 from api.shops.models import Shop
 from bench import loadgen
 from bench.api_latency import HOST, Server
+from bench.stores import Backend
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "realtime.json"
@@ -368,7 +369,7 @@ def run_detail(seconds: float) -> dict[str, Any]:
 
     failed = False
     try:
-        cache_detail.main(backend=cache_detail.Backend.sqlite, seconds=seconds, modes="redis,in-process")
+        cache_detail.main(backend=Backend.sqlite, seconds=seconds, modes="redis,in-process")
     except typer.Exit as exc:
         failed = exc.exit_code != 0
     runs = json.loads(cache_detail.RESULTS.read_text())["sqlite"]["runs"]
