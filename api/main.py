@@ -41,6 +41,7 @@ from api.realtime.hub import Hub, bind, run_hub, unbind
 from api.realtime.router import router as realtime_router
 from api.reviews.router import router as reviews_router
 from api.search.router import router as search_router
+from api.search.service import SearchEventBuffer
 from api.shops.router import router as shops_router
 from api.tracking.router import router as tracking_router
 
@@ -68,6 +69,17 @@ async def _checkpoint_sqlite(app: FastAPI) -> None:
             await asyncio.to_thread(wal_checkpoint, store.engine)
         except Exception:  # e.g. the file is busy being replaced in a test: try again next time
             log.warning("wal_checkpoint_failed", exc_info=True)
+
+
+async def _flush_search_events(app: FastAPI) -> None:
+    buffer: SearchEventBuffer = app.state.search_events
+    interval = app.state.settings.search_event_flush_seconds
+    try:
+        while True:
+            await asyncio.sleep(interval)
+            await asyncio.to_thread(buffer.flush, app.state.store)
+    finally:  # shutting down: what is buffered is still written
+        await asyncio.shield(asyncio.to_thread(buffer.flush, app.state.store))
 
 
 async def _sweep_sessions(app: FastAPI) -> None:
@@ -109,6 +121,8 @@ def create_app(
         ]
         if settings.session_sweep_seconds:
             background.append(("session-sweeper", _sweep_sessions))
+        if app.state.search_events is not None:
+            background.append(("search-events", _flush_search_events))
         if app.state.store.dialect == "sqlite":
             background.append(("sqlite-checkpoint", _checkpoint_sqlite))
         bind(app)
@@ -134,6 +148,7 @@ def create_app(
     app.state.redis = RedisLink(settings.redis_url)
     app.state.started_monotonic = time.monotonic()
     app.state.hub = Hub(settings, app.state.clock)
+    app.state.search_events = SearchEventBuffer() if settings.search_event_flush_seconds else None
     # Client message types accepted over /ws, by domain.
     app.state.ws_handlers = {**CHAT_WS_HANDLERS, **CALL_WS_HANDLERS}
 

@@ -107,6 +107,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         session_sweep_seconds=0,
         delivery_poll_seconds=0,
         call_sweep_seconds=0,
+        search_event_flush_seconds=0,
         data_dir=tmp_path / "data",
         redis_url=None,
         _env_file=None,

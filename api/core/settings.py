@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     # when configured, else in this process; commits invalidate what they change before they return.
     read_cache_seconds: float = Field(default=2.0, ge=0, le=300)
 
+    # search.performed events are written in batches this often (0: one transaction per search,
+    # after its response).
+    search_event_flush_seconds: float = Field(default=0.2, ge=0, le=10)
+
     # --- live delivery over /ws (issue 3) ---
     # Browser Origins allowed to open /ws; empty means the CORS origins. A request without an Origin
     # header (native apps, bots) is allowed: Origin is a browser's defence, not authentication.

@@ -36,17 +36,17 @@ def search_products(
         body, total = service.cached_search(store.cache, db, q)
     finally:
         db.close()  # in this thread: the read connection goes back before the response is built
-    # The event goes in its own small write transaction, once the response is on its way.
-    background.add_task(
-        service.record_search_in_store,
-        store,
-        service.SearchRecord(
-            at=clock.now(),
-            user_id=principal.user_id if principal else None,
-            request_id=current_request_id(),
-            ip_address=client_ip(request),
-            query=q,
-            total=total,
-        ),
+    record = service.SearchRecord(
+        at=clock.now(),
+        user_id=principal.user_id if principal else None,
+        request_id=current_request_id(),
+        ip_address=client_ip(request),
+        query=q,
+        total=total,
     )
+    buffer: service.SearchEventBuffer | None = request.app.state.search_events
+    if buffer is not None:  # written with the others of the moment by the app's background loop
+        buffer.add(record)
+    else:  # in its own small write transaction, once the response is on its way
+        background.add_task(service.record_search_in_store, store, record)
     return page_envelope(body, page=q.page, page_size=q.page_size, total=total)

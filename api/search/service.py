@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -545,19 +546,52 @@ def record_search(uow: Uow, record: SearchRecord) -> None:
     )
 
 
-def record_search_in_store(store: Store, record: SearchRecord) -> None:
-    """Writes the event in its own small transaction (run after the response is sent). A failure loses
-    one analytics event and is logged; the searcher already has the results."""
+def record_searches_in_store(store: Store, records: list[SearchRecord]) -> None:
+    """Writes search events in one small transaction, after their responses were sent. A failure loses
+    those analytics events and is logged; the searchers already have their results."""
+    if not records:
+        return
     try:
         with store.write() as session:
-            uow = Uow(
-                session=session,
-                now=record.at,
-                actor_user_id=record.user_id,
-                request_id=record.request_id,
-                ip_address=record.ip_address,
-            )
-            record_search(uow, record)
-            uow.commit()
+            for record in records:
+                uow = Uow(
+                    session=session,
+                    now=record.at,
+                    actor_user_id=record.user_id,
+                    request_id=record.request_id,
+                    ip_address=record.ip_address,
+                )
+                record_search(uow, record)
+            session.commit()
     except Exception:
-        log.exception("search_event_failed", request_id=record.request_id)
+        log.exception("search_events_failed", count=len(records), request_id=records[0].request_id)
+
+
+def record_search_in_store(store: Store, record: SearchRecord) -> None:
+    record_searches_in_store(store, [record])
+
+
+class SearchEventBuffer:
+    """Search events of the last moment, written together by a background loop.
+
+    A search changes nothing but the analytics, and at a few hundred searches a second one write
+    transaction each cost more than the search (measured: p99 over target at 200 req/s). A crash loses
+    at most the last `flush_seconds` of search events, never anything else."""
+
+    def __init__(self) -> None:
+        self._pending: list[SearchRecord] = []
+        self._lock = threading.Lock()
+
+    def add(self, record: SearchRecord) -> None:
+        with self._lock:
+            self._pending.append(record)
+
+    def take(self) -> list[SearchRecord]:
+        with self._lock:
+            pending, self._pending = self._pending, []
+        return pending
+
+    def flush(self, store: Store) -> int:
+        records = self.take()
+        record_searches_in_store(store, records)
+        return len(records)

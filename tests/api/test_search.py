@@ -151,6 +151,34 @@ def test_search_is_recorded_as_an_event_for_anonymous_and_signed_in_users(api, c
     assert signed.actor_user_id == buyer.id
 
 
+def test_search_events_are_written_in_batches_by_the_app(settings, store, clock, catalog):
+    """The production mode: events of many searches go in one transaction a moment later, and what is
+    still buffered at shutdown is written then."""
+    import time
+
+    from fastapi.testclient import TestClient
+
+    from api.main import create_app
+
+    batched = create_app(
+        settings.model_copy(update={"search_event_flush_seconds": 0.1}), clock=clock, store=store
+    )
+    with TestClient(batched) as client:
+        local = Api(client, store, clock)
+        for term in ("wireless", "atlas", "novel"):
+            data(client.get("/api/products/search", params={"q": term}))
+        deadline = time.monotonic() + 10
+        while len(local.events("search.performed")) < 3:
+            assert time.monotonic() < deadline, "search events were not flushed"
+            time.sleep(0.05)
+        events = local.events("search.performed")
+        assert [e.payload["query"] for e in events] == ["wireless", "atlas", "novel"]
+        assert len({e.request_id for e in events}) == 3
+        data(client.get("/api/products/search", params={"q": "speaker"}))
+    # The app has stopped: the last search was flushed on the way out.
+    assert [e.payload["query"] for e in local.events("search.performed")][-1] == "speaker"
+
+
 def test_search_filters(api, catalog):
     gadgets, books = catalog["gadgets"]["id"], catalog["books"]["id"]
     assert _names(api, {"category": books, "sort": "price_asc"}) == ["Mystery Novel", "World Atlas"]
