@@ -46,7 +46,7 @@ from rich.table import Table
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
 
-from bench import bulk_load, loadgen
+from bench import bulk_load, figures, loadgen
 from bench.server import BARE_PATH
 from bench.stores import PG_ADMIN_URL, Backend, BenchStore
 
@@ -559,14 +559,7 @@ def print_table(result: dict[str, Any]) -> None:
 
 
 def save(results: dict[str, Any]) -> None:
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    existing: dict[str, Any] = {}
-    if RESULTS.exists():
-        with contextlib.suppress(ValueError):
-            existing = json.loads(RESULTS.read_text())
-    existing.update(results)
-    RESULTS.write_text(json.dumps(existing, indent=2, default=str) + "\n")
-    console.print(f"figures written to {RESULTS.relative_to(ROOT)}")
+    figures.save(RESULTS, results, console)
 
 
 @cli.command()

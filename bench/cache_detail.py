@@ -39,7 +39,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import create_engine, text
 
-from bench import bulk_load, loadgen
+from bench import bulk_load, figures, loadgen
 from bench.api_latency import (
     HOST,
     ROOT,
@@ -326,14 +326,7 @@ def main(
             "targetP99Ms": TARGET_P99_MS,
             "runs": runs,
         }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    existing: dict[str, Any] = {}
-    if RESULTS.exists():
-        with contextlib.suppress(ValueError):
-            existing = json.loads(RESULTS.read_text())
-    existing.update(results)
-    RESULTS.write_text(json.dumps(existing, indent=2, default=str) + "\n")
-    console.print(f"figures written to {RESULTS.relative_to(ROOT)}")
+    figures.save(RESULTS, results, console)
     if failed:
         raise typer.Exit(1)
 

@@ -20,7 +20,6 @@ Figures go to bench/results/realtime.json.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import random
 import secrets
@@ -49,7 +48,7 @@ from api.db.engine import create_store_engine
 from api.db.migrate import upgrade
 from api.outbox.service import SILENT_OK
 from api.shops.models import Shop
-from bench import loadgen
+from bench import figures, loadgen
 from bench.api_latency import HOST, Server
 from bench.stores import Backend
 
@@ -432,11 +431,7 @@ def main(
     if only in ("detail", "all"):
         results["detail"] = run_detail(detail_seconds)
         console.print(results["detail"])
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    with contextlib.suppress(OSError):
-        old = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-        old.update(results)
-        RESULTS.write_text(json.dumps(old, indent=2, default=str))
+    figures.save(RESULTS, results, console)
     console.print_json(json.dumps(results, default=str))
     failed = [k for k, v in results.items() if isinstance(v, dict) and not v.get("pass", True)]
     if failed:
