@@ -109,5 +109,46 @@ def expire_sessions() -> None:
     console.print(f"{n} idle session(s) ended")
 
 
+@app.command()
+def simulate(
+    profile: Annotated[str, typer.Option(help="Size: small, demo or large")] = "demo",
+    days: Annotated[int | None, typer.Option(min=1, help="Simulated days (default: the profile's)")] = None,
+    seed: Annotated[int, typer.Option(help="The same seed gives the same data")] = 7,
+) -> None:
+    """Backfill simulated marketplace history through the in-process API (ground truth: data dir)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from api.db.migrate import upgrade
+    from simulator.client import ApiFailed
+    from simulator.engine import run_backfill
+    from simulator.profiles import get_profile
+
+    try:
+        prof = get_profile(profile)
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from exc
+    settings = get_settings()
+    n = days or prof.days
+    with console.status("Migrating the store…"):
+        upgrade(settings.database_url)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    try:
+        with Progress(*columns, console=console) as progress:
+            task = progress.add_task(f"Simulating {prof.name} (seed {seed}), days", total=n)
+            result = run_backfill(
+                settings, prof, seed=seed, days=n, on_day=lambda d, _n: progress.update(task, completed=d + 1)
+            )
+    except ApiFailed as exc:
+        hint = " (this store already holds this seed's users: use a fresh store or another seed)"
+        console.print(f"[red]The simulation stopped: {exc}[/]" + (hint if exc.status == 409 else ""))
+        raise typer.Exit(1) from exc
+    console.print(
+        f"[green]{n} days simulated:[/] {result.orders} orders ({result.fraudulent_orders} fraudulent), "
+        f"{result.requests} requests in {result.seconds:.1f} s = "
+        f"[bold]{result.requests_per_second:.0f} requests/s[/]; ground truth in {result.truth_path}"
+    )
+
+
 if __name__ == "__main__":
     app()

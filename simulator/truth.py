@@ -1,0 +1,65 @@
+"""Ground truth: what the simulator planted, written next to the data so models can be scored on it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from simulator.demand import MAX_PURCHASE
+from simulator.personas import SPECS
+from simulator.world import World
+
+TRUTH_FILE = "truth.json"
+
+
+def build_truth(world: World, fraudulent_orders: list[int]) -> dict[str, Any]:
+    return {
+        "seed": world.seed,
+        "profile": world.profile.name,
+        "start": world.start.isoformat(),
+        "days": world.days,
+        "users": [
+            {
+                "userId": u.id,
+                "username": u.username,
+                "persona": str(u.persona),
+                "preferredCategories": [world.categories[c].id for c in u.preferred],
+                "favouriteShops": [world.shops[s].id for s in u.favourite_shops],
+                "signupDay": u.signup_day,
+            }
+            for u in [*world.sellers, *world.buyers]
+        ],
+        "fraudulentOrders": sorted(fraudulent_orders),
+        "categories": [
+            {
+                "categoryId": c.id,
+                "name": c.name,
+                "referencePrice": c.reference,
+                "trendPerDay": world.demand.trends[c.index],
+                "demandCurve": world.demand.curve(c.index),
+            }
+            for c in world.categories
+        ],
+        "promotions": [
+            {
+                "categoryId": world.categories[p.category].id,
+                "startDay": p.start_day,
+                "endDay": p.end_day,
+                "lift": p.lift,
+            }
+            for p in world.demand.promotions
+        ],
+        # p(buy | view) = min(maxPurchase, base * demandCurve[day] * (referencePrice / price) ** elasticity)
+        "priceResponse": {
+            "maxPurchase": MAX_PURCHASE,
+            "personas": {str(p): {"base": s.purchase, "elasticity": s.elasticity} for p, s in SPECS.items()},
+        },
+    }
+
+
+def write_truth(truth: dict[str, Any], data_dir: Path) -> Path:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / TRUTH_FILE
+    path.write_text(json.dumps(truth, indent=1, sort_keys=True) + "\n")
+    return path
