@@ -165,8 +165,7 @@ class Hub:
 
     async def publish(self, pushes: list[LivePush]) -> None:
         """From the event loop: local sockets now, other processes through Redis."""
-        self.deliver_local(pushes)
-        self._enqueue_fanout(pushes)
+        self._publish_now(pushes)
 
     def publish_batch(self, pushes: Iterable[LivePush]) -> None:
         """From any thread (request handlers after their commit): hands the pushes to the loop."""
@@ -179,8 +178,7 @@ class Hub:
         except RuntimeError:
             running = None
         if running is loop:
-            self.deliver_local(batch)
-            self._enqueue_fanout(batch)
+            self._publish_now(batch)
         else:
             loop.call_soon_threadsafe(self._publish_now, batch)
 
