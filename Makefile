@@ -2,13 +2,13 @@
 UV ?= python3 -m uv
 RUN = $(UV) run --frozen
 
-.PHONY: setup test lint demo api migrate bench bench-realtime docs
+.PHONY: setup test lint demo api migrate bench bench-realtime bench-simulator docs
 setup:  ## install uv, the locked Python packages, and start PostgreSQL and Redis if needed
 	bash .ci/setup
 
 lint: setup
 	$(RUN) ruff check .
-	$(RUN) ruff format --check api tests
+	$(RUN) ruff format --check api tests simulator dashboard pipelines warehouse bench
 	$(RUN) mypy
 
 test: lint  ## lint, type-check, then the whole suite on SQLite and PostgreSQL
@@ -17,8 +17,8 @@ test: lint  ## lint, type-check, then the whole suite on SQLite and PostgreSQL
 migrate: setup
 	$(RUN) store db upgrade
 
-demo: migrate  ## for now the main job serves the store API (the simulator and pipeline join later)
-	$(RUN) store api --host 127.0.0.1 --port 8000
+demo: setup  ## main job: 90 days of simulated history through the API, the pipeline, then API + Dagster UI + dashboard with live traffic (Ctrl-C stops all; a second run reuses the data, `make demo DEMO_ARGS=--reset` starts over)
+	$(RUN) store demo $(DEMO_ARGS)
 
 bench: setup  ## issue targets: API latency on SQLite and PostgreSQL (wrk measures max req/s)
 	command -v wrk >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq wrk >/dev/null) || true
@@ -26,6 +26,9 @@ bench: setup  ## issue targets: API latency on SQLite and PostgreSQL (wrk measur
 
 bench-realtime: setup  ## issue 3 targets: 1000 sockets at 500 msg/s, call set-up, cached product detail
 	$(RUN) python -m bench.realtime
+
+bench-simulator: setup  ## issue 4 targets: backfill requests/s, the demo profile's data time (add BENCH_ARGS=--main-job)
+	$(RUN) python -m bench.simulator $(BENCH_ARGS)
 
 docs: setup  ## regenerate docs/events.md from the outbox's event catalogue
 	$(RUN) python -m api.outbox.doc

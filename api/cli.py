@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
-from api.core.settings import get_settings
+from api.core.settings import Settings, get_settings
 
 app = typer.Typer(help="Crypto marketplace platform.", no_args_is_help=True, add_completion=False)
 db_app = typer.Typer(help="The store database.", no_args_is_help=True)
@@ -84,11 +85,12 @@ def create_admin(
     except ValidationError as exc:
         console.print(f"[red]Invalid input:[/] {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}")
         raise typer.Exit(2) from exc
-    store = Store.from_settings(get_settings())
+    settings = get_settings()
+    store = Store.from_settings(settings)
     with store.write() as db:
         uow = Uow(session=db, now=SystemClock().now())
         try:
-            user = service.register(uow, body)
+            user = service.register(uow, settings, body)
             service.set_role(uow, user.id, "admin")
         except ApiError as exc:
             console.print(f"[red]{exc.message}[/]")
@@ -110,28 +112,26 @@ def expire_sessions() -> None:
 
 
 @app.command()
-def simulate(
-    profile: Annotated[str, typer.Option(help="Size: small, demo or large")] = "demo",
-    days: Annotated[int | None, typer.Option(min=1, help="Simulated days (default: the profile's)")] = None,
-    seed: Annotated[int, typer.Option(help="The same seed gives the same data")] = 7,
-) -> None:
-    """Backfill simulated marketplace history through the in-process API (ground truth: data dir)."""
+def dashboard(host: str = "127.0.0.1", port: int = 8501) -> None:
+    """Serve the BI dashboard (Streamlit) with the store's settings."""
+    from dashboard.run import serve
+
+    raise typer.Exit(serve(port=port, address=host))
+
+
+def _backfill(settings: Settings, prof_name: str, days: int | None, seed: int) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from api.db.migrate import upgrade
     from simulator.client import ApiFailed
     from simulator.engine import run_backfill
     from simulator.profiles import get_profile
 
     try:
-        prof = get_profile(profile)
+        prof = get_profile(prof_name)
     except ValueError as exc:
         console.print(f"[red]{exc}[/]")
         raise typer.Exit(2) from exc
-    settings = get_settings()
     n = days or prof.days
-    with console.status("Migrating the store…"):
-        upgrade(settings.database_url)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     try:
         with Progress(*columns, console=console) as progress:
@@ -148,6 +148,171 @@ def simulate(
         f"{result.requests} requests in {result.seconds:.1f} s = "
         f"[bold]{result.requests_per_second:.0f} requests/s[/]; ground truth in {result.truth_path}"
     )
+
+
+def _live(settings: Settings, url: str, rate: float, duration: float | None) -> None:
+    from rich.live import Live
+
+    from simulator.live import LiveStats, NoWorld, run_live
+
+    def line(stats: LiveStats) -> str:
+        up = time.monotonic() - stats.started
+        err = f"  [red]last error: {stats.last_error}[/]" if stats.last_error else ""
+        return (
+            f"[bold]Live traffic[/] → {url}: {stats.sessions} visits done, {stats.running} running, "
+            f"{stats.failed_sessions} failed, {up:.0f} s{err}"
+        )
+
+    try:
+        with Live(line(LiveStats()), console=console, refresh_per_second=2) as view:
+            run_live(
+                url,
+                settings.data_dir,
+                sessions_per_minute=rate,
+                duration=duration,
+                on_tick=lambda stats: view.update(line(stats)),
+            )
+    except NoWorld as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from exc
+    except KeyboardInterrupt:
+        console.print("[yellow]Live traffic stopped[/]")
+
+
+@app.command()
+def simulate(
+    profile: Annotated[str, typer.Option(help="Size: small, demo or large")] = "demo",
+    days: Annotated[int | None, typer.Option(min=1, help="Simulated days (default: the profile's)")] = None,
+    seed: Annotated[int, typer.Option(help="The same seed gives the same data")] = 7,
+    live: Annotated[
+        bool, typer.Option("--live", help="Trickle live traffic at a running API instead")
+    ] = False,
+    url: Annotated[str, typer.Option(help="The running API, for --live")] = "http://127.0.0.1:8000",
+    rate: Annotated[float, typer.Option(min=0.1, help="Live visits per minute")] = 30.0,
+    duration: Annotated[float | None, typer.Option(min=1, help="Stop live traffic after seconds")] = None,
+) -> None:
+    """Backfill simulated history through the in-process API (ground truth in the data dir), or with
+    --live act in real time against a running API, on the marketplace a backfill planted."""
+    from api.db.migrate import upgrade
+
+    settings = get_settings()
+    if live:
+        _live(settings, url, rate, duration)
+        return
+    with console.status("Migrating the store…"):
+        upgrade(settings.database_url)
+    _backfill(settings, profile, days, seed)
+
+
+@app.command()
+def demo(
+    reset: Annotated[
+        bool, typer.Option("--reset", help="Start over: drop the store, truth and warehouse")
+    ] = False,
+    profile: Annotated[str, typer.Option(help="Size of the simulated marketplace")] = "demo",
+    days: Annotated[int | None, typer.Option(min=1, help="Simulated days (default: the profile's)")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the simulation")] = 7,
+    api_port: int = 8000,
+    dagster_port: int = 3000,
+    dashboard_port: int = 8501,
+    rate: Annotated[float, typer.Option(min=0.1, help="Live visits per minute")] = 30.0,
+    no_live: Annotated[bool, typer.Option("--no-live", help="Do not start live traffic")] = False,
+) -> None:
+    """The main job: history through the API, the pipeline, then API + Dagster UI + dashboard with live
+    traffic until Ctrl-C. A second run reuses the data (unless --reset)."""
+    from api.db.migrate import upgrade
+    from simulator.demo import DemoFailed, Ports, reset_store, start_services, store_state
+
+    settings = get_settings()
+    began = time.monotonic()
+    if reset:
+        with console.status("Resetting the store, ground truth and warehouse…"):
+            reset_store(settings)
+    with console.status("Migrating the store…"):
+        upgrade(settings.database_url)
+    users, has_truth = store_state(settings)
+    if users and has_truth:
+        console.print(
+            f"[green]Reusing the store[/] ({users} users) and its ground truth: --reset starts over"
+        )
+    elif users:
+        console.print(
+            f"[yellow]The store holds {users} users but no ground truth in {settings.data_dir}:[/] "
+            "not simulating over it (use --reset, or another STORE_DATA_DIR); live traffic needs the truth."
+        )
+        no_live = True
+    else:
+        _backfill(settings, profile, days, seed)
+    if not _pipeline(settings):
+        console.print("[yellow]Going on without fresh warehouse data: see the failures above[/]")
+    ports = Ports(api_port, dagster_port, dashboard_port)
+    services = start_services(settings, ports)
+    try:
+        with console.status("Starting the API, the Dagster UI and the dashboard…"):
+            services.wait_ready()
+        console.print(
+            f"[green]Up in {time.monotonic() - began:.0f} s[/] (logs in {settings.data_dir / 'logs'}):"
+        )
+        for svc in services.items:
+            console.print(f"  [bold]{svc.name:<11}[/] {svc.url}")
+        console.print("Ctrl-C stops everything.")
+        if no_live:
+            while True:
+                time.sleep(3600)
+        else:
+            _live(settings, f"http://127.0.0.1:{ports.api}", rate, None)
+    except DemoFailed as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from exc
+    except KeyboardInterrupt:
+        pass
+    finally:
+        with console.status("Stopping…"):
+            services.stop()
+        console.print("[yellow]Stopped the API, the Dagster UI and the dashboard.[/]")
+
+
+def _pipeline(settings: Settings) -> bool:
+    """Runs the pipeline in this process, recorded where the Dagster UI of this data dir sees it."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from pipelines.run import Progress as Step
+    from pipelines.run import instance_for, run_pipeline
+
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed} assets"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task("Pipeline: starting", total=None)
+
+        def show(step: Step) -> None:
+            if step.kind == "materialized":
+                progress.update(task, advance=1, description=f"Pipeline: {step.step} done")
+            elif step.kind == "started":
+                progress.update(task, description=f"Pipeline: {step.step}")
+
+        with instance_for(settings) as instance:
+            summary = run_pipeline(settings, on_progress=show, instance=instance)
+    events = summary.materialized.get("raw_events", {})
+    if summary.success:
+        console.print(
+            f"[green]Pipeline done[/] in {summary.seconds:.1f} s: {len(summary.materialized)} assets, "
+            f"{events.get('rows_loaded', 0)} new events; checks "
+            f"{sum(summary.checks.values())}/{len(summary.checks)} passed (run {summary.run_id[:8]})"
+        )
+    else:
+        console.print(f"[red]Pipeline failed[/] (run {summary.run_id[:8]}): " + "; ".join(summary.failures))
+    return summary.success
+
+
+@app.command()
+def pipeline() -> None:
+    """Run the pipeline once over the store (the same run the Dagster UI's ingest job makes)."""
+    if not _pipeline(get_settings()):
+        raise typer.Exit(1)
 
 
 if __name__ == "__main__":

@@ -70,6 +70,7 @@ STORE = BenchStore(SQLITE_PATH, PG_DATABASE)
 
 # --- databases ----------------------------------------------------------------------------------------------
 
+
 def database_url(backend: Backend) -> str:
     return STORE.url(backend)
 
@@ -107,8 +108,10 @@ def prepare(backend: Backend, spec: bulk_load.BulkSpec, reuse: bool) -> dict[str
         if stored_fingerprint(backend) == fingerprint and at_head(url) and bulk_load.has_data(url, spec):
             console.print(f"[green]reusing[/] the loaded bench database ({_display(url)})")
             return {"reused": True}
-        console.print("the bench database is missing, holds another data set or predates the current "
-                      "migrations or generator: loading it afresh")
+        console.print(
+            "the bench database is missing, holds another data set or predates the current "
+            "migrations or generator: loading it afresh"
+        )
     started = time.perf_counter()
     recreate_database(backend)
     upgrade(url)
@@ -116,8 +119,13 @@ def prepare(backend: Backend, spec: bulk_load.BulkSpec, reuse: bool) -> dict[str
     console.print(f"fresh database {_display(url)}, migrated in {migrate_s:.2f} s; bulk load:")
     report = bulk_load.load(url, spec, console)
     store_fingerprint(backend, fingerprint)
-    return {"reused": False, "migrateSeconds": migrate_s, "loadSeconds": report.seconds, "rows": report.rows,
-            "loadTotalSeconds": report.total_seconds}
+    return {
+        "reused": False,
+        "migrateSeconds": migrate_s,
+        "loadSeconds": report.seconds,
+        "rows": report.rows,
+        "loadTotalSeconds": report.total_seconds,
+    }
 
 
 def schema_fingerprint() -> str:
@@ -138,8 +146,10 @@ def stored_fingerprint(backend: Backend) -> str | None:
         return path.read_text().strip() if path.exists() and SQLITE_PATH.exists() else None
     engine = _admin_engine()
     with engine.connect() as conn:
-        value = conn.execute(text("SELECT shobj_description(oid, 'pg_database') FROM pg_database "
-                                  "WHERE datname = :db"), {"db": PG_DATABASE}).scalar_one_or_none()
+        value = conn.execute(
+            text("SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = :db"),
+            {"db": PG_DATABASE},
+        ).scalar_one_or_none()
     return str(value).removeprefix("bench data ") if value else None
 
 
@@ -180,20 +190,29 @@ def sample_catalog(url: str) -> loadgen.Catalog:
             # One entry per product: shop filters land on big shops as often as real traffic does.
             shops = [r[0] for r in conn.execute(text("SELECT shop_id FROM products WHERE is_active"))]
             cats = conn.execute(text("SELECT id, slug FROM categories ORDER BY id")).all()
-            prices = [str(r[0]) for r in conn.execute(text(
-                "SELECT price FROM products WHERE currency = 'USDT' ORDER BY id LIMIT 2000"))]
+            prices = [
+                str(r[0])
+                for r in conn.execute(
+                    text("SELECT price FROM products WHERE currency = 'USDT' ORDER BY id LIMIT 2000")
+                )
+            ]
     finally:
         engine.dispose()
     if not products:
         raise RuntimeError("the bench database has no active products")
     return loadgen.Catalog(
-        product_ids=products, shop_ids=shops, category_ids=[c[0] for c in cats],
+        product_ids=products,
+        shop_ids=shops,
+        category_ids=[c[0] for c in cats],
         category_slugs=[c[1] for c in cats],
-        terms=bulk_load.search_terms(), cities=bulk_load.CITIES,
-        price_points=[str(int(float(p))) for p in prices if float(p) >= 1] or ["10"])
+        terms=bulk_load.search_terms(),
+        cities=bulk_load.CITIES,
+        price_points=[str(int(float(p))) for p in prices if float(p) >= 1] or ["10"],
+    )
 
 
 # --- the server ---------------------------------------------------------------------------------------------
+
 
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -204,8 +223,13 @@ def free_port() -> int:
 class Server:
     """uvicorn serving bench.server:create_app in its own process group; stopped on exit, error or Ctrl-C."""
 
-    def __init__(self, url: str, workers: int, extra_env: dict[str, str] | None = None,
-                 app: str = "bench.server:create_app") -> None:
+    def __init__(
+        self,
+        url: str,
+        workers: int,
+        extra_env: dict[str, str] | None = None,
+        app: str = "bench.server:create_app",
+    ) -> None:
         self.url, self.workers, self.extra_env, self.app = url, workers, extra_env or {}, app
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
@@ -213,26 +237,46 @@ class Server:
 
     def start(self, timeout: float = 60.0) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("STORE_")}
-        env.update({
-            "STORE_DATABASE_URL": self.url,
-            "STORE_ENVIRONMENT": "production",
-            "STORE_JWT_SECRET": secrets.token_hex(24),  # 48 characters
-            "STORE_LOG_LEVEL": "WARNING",
-            "STORE_AUTO_MIGRATE": "false",
-            "PYTHONDONTWRITEBYTECODE": "1",
-        })
+        env.update(
+            {
+                "STORE_DATABASE_URL": self.url,
+                "STORE_ENVIRONMENT": "production",
+                "STORE_JWT_SECRET": secrets.token_hex(24),  # 48 characters
+                "STORE_LOG_LEVEL": "WARNING",
+                "STORE_AUTO_MIGRATE": "false",
+                "PYTHONDONTWRITEBYTECODE": "1",
+            }
+        )
         env.update(self.extra_env)
-        cmd = [sys.executable, "-m", "uvicorn", self.app, "--factory", "--host", HOST,
-               "--port", str(self.port), "--workers", str(self.workers), "--log-level", "warning",
-               "--no-access-log", "--ws-per-message-deflate", "false"]
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+        cmd = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            self.app,
+            "--factory",
+            "--host",
+            HOST,
+            "--port",
+            str(self.port),
+            "--workers",
+            str(self.workers),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+            "--ws-per-message-deflate",
+            "false",
+        ]
+        self.proc = subprocess.Popen(
+            cmd, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"uvicorn exited with {self.proc.returncode}:\n{self.tail()}")
-            with contextlib.suppress(OSError), \
-                    urllib.request.urlopen(f"http://{HOST}:{self.port}/health", timeout=2) as resp:
+            with (
+                contextlib.suppress(OSError),
+                urllib.request.urlopen(f"http://{HOST}:{self.port}/health", timeout=2) as resp,
+            ):
                 if resp.status == 200:
                     return
             time.sleep(0.2)
@@ -302,26 +346,40 @@ ENDPOINTS = {"listing": "/api/products", "search": "/api/products/search", "deta
 def check_endpoints(server: Server, workload: loadgen.Workload) -> list[str]:
     """Endpoints that do not answer 200 yet (another engineer's work may still be landing)."""
     missing = []
-    for name, path in (("listing", workload.listing_path()), ("search", workload.search_path()),
-                       ("detail", workload.detail_path())):
+    for name, path in (
+        ("listing", workload.listing_path()),
+        ("search", workload.search_path()),
+        ("detail", workload.detail_path()),
+    ):
         status = server.status_of(path)
         if status != 200:
             missing.append(f"{name} ({path} -> {status})")
     return missing
 
 
-def wrk_throughput(port: int, name: str, paths: list[str], *, connections: int, seconds: float,
-                   server_pid: int | None) -> loadgen.ThroughputResult:
+def wrk_throughput(
+    port: int, name: str, paths: list[str], *, connections: int, seconds: float, server_pid: int | None
+) -> loadgen.ThroughputResult:
     """Closed-loop req/s with wrk (one thread, `connections` keep-alive connections, paths in a Lua list)."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         items = ",\n".join(json.dumps(p) for p in paths)
-        f.write("local paths = {\n" + items + "\n}\nlocal i = 0\nrequest = function()\n  i = i + 1\n"
-                "  return wrk.format('GET', paths[(i % #paths) + 1])\nend\n")
+        f.write(
+            "local paths = {\n" + items + "\n}\nlocal i = 0\nrequest = function()\n  i = i + 1\n"
+            "  return wrk.format('GET', paths[(i % #paths) + 1])\nend\n"
+        )
         script = f.name
     try:
         with loadgen.CpuMeter(server_pid) as cpu:
-            cmd = ["wrk", "-t1", f"-c{connections}", f"-d{seconds:.0f}s", "--latency", "-s", script,
-                   f"http://{HOST}:{port}"]
+            cmd = [
+                "wrk",
+                "-t1",
+                f"-c{connections}",
+                f"-d{seconds:.0f}s",
+                "--latency",
+                "-s",
+                script,
+                f"http://{HOST}:{port}",
+            ]
             out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60, check=True).stdout
     finally:
         Path(script).unlink(missing_ok=True)
@@ -342,38 +400,62 @@ def wrk_throughput(port: int, name: str, paths: list[str], *, connections: int, 
 
     elapsed = secs or seconds
     return loadgen.ThroughputResult(
-        name=name, requests=requests, seconds=secs, errors=errors, tool="wrk", connections=connections,
-        p50_ms=pct("50"), p99_ms=pct("99"),
-        server_cpu_percent=None if cpu.server is None else round(100 * cpu.server / elapsed, 1))
+        name=name,
+        requests=requests,
+        seconds=secs,
+        errors=errors,
+        tool="wrk",
+        connections=connections,
+        p50_ms=pct("50"),
+        p99_ms=pct("99"),
+        server_cpu_percent=None if cpu.server is None else round(100 * cpu.server / elapsed, 1),
+    )
 
 
-def throughput(server: Server, workload: loadgen.Workload, *, connections: int, seconds: float,
-               quiet_wait: float = 0) -> dict[str, loadgen.ThroughputResult]:
+def throughput(
+    server: Server, workload: loadgen.Workload, *, connections: int, seconds: float, quiet_wait: float = 0
+) -> dict[str, loadgen.ThroughputResult]:
     """Closed-loop max req/s of the bare route and of each endpoint (listing's is the one with a target)."""
     pid = server.proc.pid if server.proc else None
-    targets = [("bare", [BARE_PATH]), ("listing", [workload.listing_path() for _ in range(5000)]),
-               ("search", [workload.search_path() for _ in range(5000)]),
-               ("detail", [workload.detail_path() for _ in range(5000)])]
+    targets = [
+        ("bare", [BARE_PATH]),
+        ("listing", [workload.listing_path() for _ in range(5000)]),
+        ("search", [workload.search_path() for _ in range(5000)]),
+        ("detail", [workload.detail_path() for _ in range(5000)]),
+    ]
     out: dict[str, loadgen.ThroughputResult] = {}
     use_wrk = shutil.which("wrk") is not None
     if not use_wrk:
-        console.print("[yellow]wrk not installed[/] (apt-get install wrk): using the Python closed-loop "
-                      "client, which takes more CPU from the server and under-reports both figures")
+        console.print(
+            "[yellow]wrk not installed[/] (apt-get install wrk): using the Python closed-loop "
+            "client, which takes more CPU from the server and under-reports both figures"
+        )
     for name, paths in targets:
         server.drain()
         if quiet_wait:
             wait_for_quiet(quiet_wait)
         if use_wrk:
-            out[name] = wrk_throughput(server.port, name, paths, connections=connections, seconds=seconds,
-                                       server_pid=pid)
+            out[name] = wrk_throughput(
+                server.port, name, paths, connections=connections, seconds=seconds, server_pid=pid
+            )
         else:
             cycle = itertools.cycle(paths)
-            out[name] = loadgen.run(loadgen.closed_loop(HOST, server.port, name, cycle.__next__,
-                                                        connections=connections, seconds=seconds,
-                                                        server_pid=pid))
+            out[name] = loadgen.run(
+                loadgen.closed_loop(
+                    HOST,
+                    server.port,
+                    name,
+                    cycle.__next__,
+                    connections=connections,
+                    seconds=seconds,
+                    server_pid=pid,
+                )
+            )
         r = out[name]
-        console.print(f"  max throughput {name:<8} {r.rps:8.0f} req/s  ({r.tool}, {connections} connections, "
-                      f"{r.errors} errors, p50 {r.p50_ms} ms, server CPU {r.server_cpu_percent}%)")
+        console.print(
+            f"  max throughput {name:<8} {r.rps:8.0f} req/s  ({r.tool}, {connections} connections, "
+            f"{r.errors} errors, p50 {r.p50_ms} ms, server CPU {r.server_cpu_percent}%)"
+        )
     return out
 
 
@@ -384,9 +466,13 @@ def environment(url: str) -> dict[str, Any]:
 
     import uvicorn
 
-    info: dict[str, Any] = {"cpus": os.cpu_count(), "python": platform.python_version(),
-                            "uvicorn": uvicorn.__version__, "sqlite": sqlite3.sqlite_version,
-                            "wrk": shutil.which("wrk") is not None}
+    info: dict[str, Any] = {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "uvicorn": uvicorn.__version__,
+        "sqlite": sqlite3.sqlite_version,
+        "wrk": shutil.which("wrk") is not None,
+    }
     if make_url(url).get_backend_name() == "postgresql":
         engine = create_engine(url)
         try:
@@ -415,8 +501,10 @@ def wait_for_quiet(max_wait: float, threshold: float = 15.0) -> float:
     waited = False
     while busy > threshold and time.monotonic() < deadline:
         if not waited:
-            console.print(f"  machine {busy:.0f}% busy with other work: waiting up to {max_wait:.0f} s "
-                          "for it to quiet down")
+            console.print(
+                f"  machine {busy:.0f}% busy with other work: waiting up to {max_wait:.0f} s "
+                "for it to quiet down"
+            )
             waited = True
         busy = background_load(3.0)
     return busy
@@ -426,9 +514,13 @@ def pg_backend_pids() -> list[int]:
     """PIDs of the PostgreSQL backends connected to the bench database (the server's pool)."""
     engine = _admin_engine()
     with engine.connect() as conn:
-        return [int(r[0]) for r in conn.execute(
-            text("SELECT pid FROM pg_stat_activity WHERE datname = :db AND pid <> pg_backend_pid()"),
-            {"db": PG_DATABASE})]
+        return [
+            int(r[0])
+            for r in conn.execute(
+                text("SELECT pid FROM pg_stat_activity WHERE datname = :db AND pid <> pg_backend_pid()"),
+                {"db": PG_DATABASE},
+            )
+        ]
 
 
 @functools.cache
@@ -436,17 +528,34 @@ def _admin_engine() -> Engine:
     return create_engine(PG_ADMIN_URL, pool_size=1)
 
 
-def run_backend(backend: Backend, spec: bulk_load.BulkSpec, *, rate: float, seconds: float, reuse: bool,
-                workers: int, connections: int, throughput_seconds: float, warmup: int,
-                quiet_wait: float) -> dict[str, Any]:
+def run_backend(
+    backend: Backend,
+    spec: bulk_load.BulkSpec,
+    *,
+    rate: float,
+    seconds: float,
+    reuse: bool,
+    workers: int,
+    connections: int,
+    throughput_seconds: float,
+    warmup: int,
+    quiet_wait: float,
+) -> dict[str, Any]:
     console.rule(f"[bold]{backend.value}")
     prep = prepare(backend, spec, reuse)
     url = database_url(backend)
     catalog = sample_catalog(url)
-    result: dict[str, Any] = {"backend": backend.value, "database": _display(url), "prepare": prep,
-                              "environment": environment(url),
-                              "spec": spec.__dict__, "rate": rate, "seconds": seconds, "workers": workers,
-                              "at": datetime.now(UTC).isoformat(timespec="seconds")}
+    result: dict[str, Any] = {
+        "backend": backend.value,
+        "database": _display(url),
+        "prepare": prep,
+        "environment": environment(url),
+        "spec": spec.__dict__,
+        "rate": rate,
+        "seconds": seconds,
+        "workers": workers,
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
     loadgen.db_pids = pg_backend_pids if backend is Backend.postgres else None
     with Server(url, workers) as server:
         pid = server.proc.pid if server.proc else None
@@ -460,19 +569,34 @@ def run_backend(backend: Backend, spec: bulk_load.BulkSpec, *, rate: float, seco
         result["sorts"] = {"listing": workload.listing_sorts, "search": workload.search_sorts}
         result["backgroundBusyPercent"] = background = wait_for_quiet(quiet_wait)
         if background > 25:
-            console.print(f"[yellow]warning:[/] the machine is already {background:.0f}% busy without the "
-                          "benchmark: other work competes for the cores and inflates the latencies")
+            console.print(
+                f"[yellow]warning:[/] the machine is already {background:.0f}% busy without the "
+                "benchmark: other work competes for the cores and inflates the latencies"
+            )
 
         started = time.perf_counter()
         server.drain()
-        warm = loadgen.run(loadgen.open_loop(HOST, server.port, "warmup", workload.mixed_path,
-                                             rate=min(rate, 150.0), seconds=warmup / min(rate, 150.0)))
-        console.print(f"warm-up: {warm.requests} mixed requests in {time.perf_counter() - started:.1f} s, "
-                      f"{warm.errors} errors")
+        warm = loadgen.run(
+            loadgen.open_loop(
+                HOST,
+                server.port,
+                "warmup",
+                workload.mixed_path,
+                rate=min(rate, 150.0),
+                seconds=warmup / min(rate, 150.0),
+            )
+        )
+        console.print(
+            f"warm-up: {warm.requests} mixed requests in {time.perf_counter() - started:.1f} s, "
+            f"{warm.errors} errors"
+        )
 
         runs: dict[str, loadgen.RunResult] = {}
-        makers = {"listing": workload.listing_path, "search": workload.search_path,
-                  "detail": workload.detail_path}
+        makers = {
+            "listing": workload.listing_path,
+            "search": workload.search_path,
+            "detail": workload.detail_path,
+        }
         drained: dict[str, float] = {}
         background_before: dict[str, float] = {}
         for name, make in makers.items():
@@ -480,30 +604,42 @@ def run_backend(backend: Backend, spec: bulk_load.BulkSpec, *, rate: float, seco
             if drained[name] > 2:
                 console.print(f"  (waited {drained[name]:.0f} s for the server to drain its backlog)")
             background_before[name] = wait_for_quiet(quiet_wait) if quiet_wait else background_load(1.0)
-            runs[name] = loadgen.run(loadgen.open_loop(HOST, server.port, name, make, rate=rate,
-                                                       seconds=seconds, server_pid=pid))
+            runs[name] = loadgen.run(
+                loadgen.open_loop(HOST, server.port, name, make, rate=rate, seconds=seconds, server_pid=pid)
+            )
             s = runs[name].summary()
-            console.print(f"  {name:<8} {s['requests']} requests, p99 {s['p99Ms']} ms, {s['errors']} errors; "
-                          f"CPU client {s['clientCpuPercent']}% server {s['serverCpuPercent']}% "
-                          + (f"postgres {s['dbCpuPercent']}% " if s["dbCpuPercent"] is not None else "")
-                          + f"machine {s['machineBusyPercent']}%, other work {s['otherCpuPercent']}% of a "
-                          "core")
+            console.print(
+                f"  {name:<8} {s['requests']} requests, p99 {s['p99Ms']} ms, {s['errors']} errors; "
+                f"CPU client {s['clientCpuPercent']}% server {s['serverCpuPercent']}% "
+                + (f"postgres {s['dbCpuPercent']}% " if s["dbCpuPercent"] is not None else "")
+                + f"machine {s['machineBusyPercent']}%, other work {s['otherCpuPercent']}% of a "
+                "core"
+            )
             for sample in runs[name].error_samples[:3]:
                 console.print(f"    [red]{sample}[/]")
-        tp = throughput(server, workload, connections=connections, seconds=throughput_seconds,
-                        quiet_wait=quiet_wait)
+        tp = throughput(
+            server, workload, connections=connections, seconds=throughput_seconds, quiet_wait=quiet_wait
+        )
         if server.proc and server.proc.poll() is not None:
             raise RuntimeError(f"uvicorn died during the run:\n{server.tail()}")
         server_log = server.tail(20)
 
-    result["endpoints"] = {name: r.summary() | {"path": ENDPOINTS[name], "targetP99Ms": TARGET_P99_MS[name],
-                                                "drainedBeforeSeconds": drained[name],
-                                                "backgroundBusyBeforePercent": background_before[name],
-                                                "maxRps": round(tp[name].rps, 1)}
-                           for name, r in runs.items()}
+    result["endpoints"] = {
+        name: r.summary()
+        | {
+            "path": ENDPOINTS[name],
+            "targetP99Ms": TARGET_P99_MS[name],
+            "drainedBeforeSeconds": drained[name],
+            "backgroundBusyBeforePercent": background_before[name],
+            "maxRps": round(tp[name].rps, 1),
+        }
+        for name, r in runs.items()
+    }
     ratio = tp["listing"].rps / tp["bare"].rps if tp["bare"].rps else 0.0
     result["throughput"] = {name: r.summary() for name, r in tp.items()} | {
-        "ratio": round(ratio, 3), "targetRatio": TARGET_THROUGHPUT_RATIO}
+        "ratio": round(ratio, 3),
+        "targetRatio": TARGET_THROUGHPUT_RATIO,
+    }
     result["warmup"] = warm.summary()
     if server_log.strip():
         result["serverLogTail"] = server_log
@@ -523,39 +659,83 @@ def verdicts(result: dict[str, Any]) -> dict[str, bool]:
 
 
 def print_table(result: dict[str, Any]) -> None:
-    table = Table(title=f"store API on {result['backend']} — {result['rate']:.0f} req/s open loop for "
-                        f"{result['seconds']:.0f} s per endpoint ({result['spec']['products']:,} products)")
-    columns = ("endpoint", "requests", "p50 ms", "p95 ms", "p99 ms", "max ms", "errors", "max req/s",
-               "other CPU", "target", "result")
+    table = Table(
+        title=f"store API on {result['backend']} — {result['rate']:.0f} req/s open loop for "
+        f"{result['seconds']:.0f} s per endpoint ({result['spec']['products']:,} products)"
+    )
+    columns = (
+        "endpoint",
+        "requests",
+        "p50 ms",
+        "p95 ms",
+        "p99 ms",
+        "max ms",
+        "errors",
+        "max req/s",
+        "other CPU",
+        "target",
+        "result",
+    )
     for col in columns:
         table.add_column(col, justify="left" if col in ("endpoint", "target") else "right")
     for name, s in result["endpoints"].items():
         target = TARGET_P99_MS[name]
         ok = result["pass"][name]
-        table.add_row(f"{name} {s['path']}", str(s["requests"]), f"{s['p50Ms']:.1f}", f"{s['p95Ms']:.1f}",
-                      f"{s['p99Ms']:.1f}", f"{s['maxMs']:.1f}", str(s["errors"]), f"{s['maxRps']:,.0f}",
-                      "-" if s["otherCpuPercent"] is None else f"{s['otherCpuPercent']:.0f}%",
-                      (f"p99 ≤ {target:.0f} ms, " if target else "") + "0 errors",
-                      "[green]pass[/]" if ok else "[red]FAIL[/]")
+        table.add_row(
+            f"{name} {s['path']}",
+            str(s["requests"]),
+            f"{s['p50Ms']:.1f}",
+            f"{s['p95Ms']:.1f}",
+            f"{s['p99Ms']:.1f}",
+            f"{s['maxMs']:.1f}",
+            str(s["errors"]),
+            f"{s['maxRps']:,.0f}",
+            "-" if s["otherCpuPercent"] is None else f"{s['otherCpuPercent']:.0f}%",
+            (f"p99 ≤ {target:.0f} ms, " if target else "") + "0 errors",
+            "[green]pass[/]" if ok else "[red]FAIL[/]",
+        )
     tp = result["throughput"]
     ok = result["pass"]["throughput"]
     table.add_section()
     for name in ("bare", "listing"):
         t = tp[name]
-        table.add_row(f"max req/s {BARE_PATH if name == 'bare' else '/api/products'}", str(t["requests"]),
-                      str(t["p50Ms"] if t["p50Ms"] is not None else "-"), "", str(t["p99Ms"] or "-"), "",
-                      str(t["errors"]), f"{t['requestsPerSecond']:,.0f}", "",
-                      f"{t['tool']}, {t['connections']} conn", "")
-    table.add_row("listing / bare", "", "", "", "", "", "", "", "", f"{100 * tp['ratio']:.0f}% (target ≥ "
-                  f"{100 * TARGET_THROUGHPUT_RATIO:.0f}%)", "[green]pass[/]" if ok else "[red]FAIL[/]")
-    table.caption = ("max req/s: closed loop, each endpoint alone. other CPU: CPU that neither the server "
-                     "nor the load generator used during the run (other work), in % of one core")
+        table.add_row(
+            f"max req/s {BARE_PATH if name == 'bare' else '/api/products'}",
+            str(t["requests"]),
+            str(t["p50Ms"] if t["p50Ms"] is not None else "-"),
+            "",
+            str(t["p99Ms"] or "-"),
+            "",
+            str(t["errors"]),
+            f"{t['requestsPerSecond']:,.0f}",
+            "",
+            f"{t['tool']}, {t['connections']} conn",
+            "",
+        )
+    table.add_row(
+        "listing / bare",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        f"{100 * tp['ratio']:.0f}% (target ≥ {100 * TARGET_THROUGHPUT_RATIO:.0f}%)",
+        "[green]pass[/]" if ok else "[red]FAIL[/]",
+    )
+    table.caption = (
+        "max req/s: closed loop, each endpoint alone. other CPU: CPU that neither the server "
+        "nor the load generator used during the run (other work), in % of one core"
+    )
     console.print(table)
     prep = result["prepare"]
     if not prep.get("reused"):
         loads = ", ".join(f"{k} {v:.1f} s" for k, v in prep["loadSeconds"].items())
-        console.print(f"load: {loads}; total {prep['loadTotalSeconds']:.1f} s "
-                      f"(+ migrations {prep['migrateSeconds']} s)")
+        console.print(
+            f"load: {loads}; total {prep['loadTotalSeconds']:.1f} s (+ migrations {prep['migrateSeconds']} s)"
+        )
 
 
 def save(results: dict[str, Any]) -> None:
@@ -577,9 +757,14 @@ def main(
     connections: Annotated[int, typer.Option(min=1, help="Connections of the max-throughput runs.")] = 16,
     throughput_seconds: Annotated[float, typer.Option(min=1, help="Length of each max-throughput run.")] = 10,
     warmup: Annotated[int, typer.Option(min=0, help="Mixed warm-up requests before measuring.")] = 300,
-    quiet_wait: Annotated[float, typer.Option(
-        min=0, help="On a shared machine, wait up to this many seconds before each phase for other work to "
-                    "stop using the cores.")] = 0,
+    quiet_wait: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            help="On a shared machine, wait up to this many seconds before each phase for other work to "
+            "stop using the cores.",
+        ),
+    ] = 0,
 ) -> None:
     """Listing, search and product detail at a fixed rate; listing's max req/s next to a bare route."""
     spec = bulk_load.BulkSpec(users=users, shops=shops, products=products, views=views, seed=seed)
@@ -589,10 +774,18 @@ def main(
     try:
         for b in backends:
             try:
-                results[b.value] = run_backend(b, spec, rate=rate, seconds=seconds, reuse=reuse,
-                                               workers=workers, connections=connections,
-                                               throughput_seconds=throughput_seconds, warmup=max(warmup, 1),
-                                               quiet_wait=quiet_wait)
+                results[b.value] = run_backend(
+                    b,
+                    spec,
+                    rate=rate,
+                    seconds=seconds,
+                    reuse=reuse,
+                    workers=workers,
+                    connections=connections,
+                    throughput_seconds=throughput_seconds,
+                    warmup=max(warmup, 1),
+                    quiet_wait=quiet_wait,
+                )
                 failed |= not all(results[b.value]["pass"].values())
             except RuntimeError as exc:
                 console.print(f"[red]{b.value}: {exc}[/]")

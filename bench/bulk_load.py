@@ -41,56 +41,173 @@ from api.db.registry import metadata
 # (slug, name, nouns, typical price in USDT). Names and descriptions are built from these words, so
 # full-text search on any of them finds products; the load generator searches the same words.
 CATEGORIES: list[tuple[str, str, list[str], float]] = [
-    ("electronics", "Electronics",
-     ["headphones", "speaker", "charger", "earbuds", "soundbar", "projector", "powerbank", "camera"], 90),
-    ("phones", "Phones & Accessories",
-     ["smartphone", "phone case", "screen protector", "cable", "stylus", "dock", "tripod"], 60),
-    ("computers", "Computers",
-     ["laptop", "keyboard", "mouse", "monitor", "webcam", "ssd", "router", "tablet"], 250),
+    (
+        "electronics",
+        "Electronics",
+        ["headphones", "speaker", "charger", "earbuds", "soundbar", "projector", "powerbank", "camera"],
+        90,
+    ),
+    (
+        "phones",
+        "Phones & Accessories",
+        ["smartphone", "phone case", "screen protector", "cable", "stylus", "dock", "tripod"],
+        60,
+    ),
+    (
+        "computers",
+        "Computers",
+        ["laptop", "keyboard", "mouse", "monitor", "webcam", "ssd", "router", "tablet"],
+        250,
+    ),
     ("gaming", "Gaming", ["controller", "console", "headset", "joystick", "gamepad", "racing wheel"], 120),
-    ("hardware-wallets", "Hardware Wallets",
-     ["hardware wallet", "seed plate", "cold wallet", "signing device", "backup card"], 110),
-    ("mining", "Mining Equipment",
-     ["miner", "asic", "power supply", "cooling fan", "riser", "rig frame"], 900),
-    ("home-kitchen", "Home & Kitchen",
-     ["kettle", "blender", "coffee grinder", "teapot", "knife set", "frying pan", "toaster"], 45),
+    (
+        "hardware-wallets",
+        "Hardware Wallets",
+        ["hardware wallet", "seed plate", "cold wallet", "signing device", "backup card"],
+        110,
+    ),
+    (
+        "mining",
+        "Mining Equipment",
+        ["miner", "asic", "power supply", "cooling fan", "riser", "rig frame"],
+        900,
+    ),
+    (
+        "home-kitchen",
+        "Home & Kitchen",
+        ["kettle", "blender", "coffee grinder", "teapot", "knife set", "frying pan", "toaster"],
+        45,
+    ),
     ("furniture", "Furniture", ["desk", "chair", "bookshelf", "lamp", "sofa", "stool", "cabinet"], 180),
-    ("fashion", "Fashion",
-     ["jacket", "hoodie", "t-shirt", "scarf", "backpack", "wallet", "cap", "jeans"], 40),
+    (
+        "fashion",
+        "Fashion",
+        ["jacket", "hoodie", "t-shirt", "scarf", "backpack", "wallet", "cap", "jeans"],
+        40,
+    ),
     ("shoes", "Shoes", ["sneakers", "boots", "sandals", "loafers", "running shoes", "slippers"], 70),
     ("jewelry-watches", "Jewelry & Watches", ["watch", "ring", "necklace", "bracelet", "earrings"], 150),
     ("beauty", "Beauty", ["serum", "face cream", "shampoo", "perfume", "lipstick", "soap"], 25),
-    ("sports-outdoors", "Sports & Outdoors",
-     ["tent", "yoga mat", "bicycle", "dumbbells", "sleeping bag", "water bottle", "helmet"], 60),
+    (
+        "sports-outdoors",
+        "Sports & Outdoors",
+        ["tent", "yoga mat", "bicycle", "dumbbells", "sleeping bag", "water bottle", "helmet"],
+        60,
+    ),
     ("books", "Books", ["novel", "cookbook", "guide", "atlas", "notebook", "comic"], 15),
     ("toys", "Toys", ["puzzle", "board game", "drone", "building set", "plush bear", "robot kit"], 30),
     ("garden", "Garden", ["planter", "hose", "seed kit", "pruner", "bird feeder", "garden lights"], 30),
     ("tools", "Tools", ["drill", "screwdriver set", "wrench", "multimeter", "soldering iron", "toolbox"], 55),
-    ("auto-parts", "Auto Parts",
-     ["dashcam", "car charger", "seat cover", "wiper blades", "tire inflator"], 50),
-    ("pet-supplies", "Pet Supplies",
-     ["dog bed", "cat tree", "leash", "pet feeder", "aquarium", "collar"], 35),
-    ("art-collectibles", "Art & Collectibles",
-     ["poster", "canvas print", "figurine", "coin", "vinyl record", "trading card"], 80),
+    (
+        "auto-parts",
+        "Auto Parts",
+        ["dashcam", "car charger", "seat cover", "wiper blades", "tire inflator"],
+        50,
+    ),
+    (
+        "pet-supplies",
+        "Pet Supplies",
+        ["dog bed", "cat tree", "leash", "pet feeder", "aquarium", "collar"],
+        35,
+    ),
+    (
+        "art-collectibles",
+        "Art & Collectibles",
+        ["poster", "canvas print", "figurine", "coin", "vinyl record", "trading card"],
+        80,
+    ),
 ]
 ADJECTIVES = [
-    "wireless", "portable", "premium", "compact", "vintage", "ergonomic", "waterproof", "smart", "classic",
-    "handmade", "organic", "foldable", "rechargeable", "lightweight", "durable", "minimalist", "deluxe",
-    "leather", "bamboo", "stainless", "magnetic", "solar", "silent", "noise cancelling", "ceramic",
-    "retro", "modular", "heavy duty", "eco", "luxury",
+    "wireless",
+    "portable",
+    "premium",
+    "compact",
+    "vintage",
+    "ergonomic",
+    "waterproof",
+    "smart",
+    "classic",
+    "handmade",
+    "organic",
+    "foldable",
+    "rechargeable",
+    "lightweight",
+    "durable",
+    "minimalist",
+    "deluxe",
+    "leather",
+    "bamboo",
+    "stainless",
+    "magnetic",
+    "solar",
+    "silent",
+    "noise cancelling",
+    "ceramic",
+    "retro",
+    "modular",
+    "heavy duty",
+    "eco",
+    "luxury",
 ]
 COLORS = ["black", "white", "silver", "red", "blue", "green", "graphite", "gold", "orange", "navy"]
 BRANDS = [
-    "Nordic", "Satoshi", "Lumen", "Aurora", "Vertex", "Kestrel", "Orbit", "Hodl", "Polaris", "Zephyr",
-    "Atlas", "Cobalt", "Ember", "Fjord", "Granite", "Helix", "Ion", "Juniper", "Krypton", "Lynx",
-    "Monarch", "Nebula", "Onyx", "Pinnacle", "Quartz", "Ridge", "Sierra", "Tundra", "Umbra", "Vega",
-    "Willow", "Xenon", "Yukon", "Zenith", "Block", "Ledgerline", "Mint", "Cipher", "Halving", "Genesis",
+    "Nordic",
+    "Satoshi",
+    "Lumen",
+    "Aurora",
+    "Vertex",
+    "Kestrel",
+    "Orbit",
+    "Hodl",
+    "Polaris",
+    "Zephyr",
+    "Atlas",
+    "Cobalt",
+    "Ember",
+    "Fjord",
+    "Granite",
+    "Helix",
+    "Ion",
+    "Juniper",
+    "Krypton",
+    "Lynx",
+    "Monarch",
+    "Nebula",
+    "Onyx",
+    "Pinnacle",
+    "Quartz",
+    "Ridge",
+    "Sierra",
+    "Tundra",
+    "Umbra",
+    "Vega",
+    "Willow",
+    "Xenon",
+    "Yukon",
+    "Zenith",
+    "Block",
+    "Ledgerline",
+    "Mint",
+    "Cipher",
+    "Halving",
+    "Genesis",
 ]
 SUFFIXES = ["", "", "", "Pro", "Mini", "Max", "Lite", "Plus", "2", "X", "S", "Air", "Ultra", "Edition"]
 FEATURES = [
-    "fast shipping", "two year warranty", "gift box included", "eco friendly packaging", "limited stock",
-    "pay with bitcoin", "pay with usdt", "long battery life", "easy to clean", "fits most models",
-    "tested before shipping", "original packaging", "made to order", "spare parts available",
+    "fast shipping",
+    "two year warranty",
+    "gift box included",
+    "eco friendly packaging",
+    "limited stock",
+    "pay with bitcoin",
+    "pay with usdt",
+    "long battery life",
+    "easy to clean",
+    "fits most models",
+    "tested before shipping",
+    "original packaging",
+    "made to order",
+    "spare parts available",
 ]
 DESCRIPTION_TEMPLATES = [
     "{Adj} {noun} by {brand} in {color}. {Feature}, {feature2}.",
@@ -100,16 +217,23 @@ DESCRIPTION_TEMPLATES = [
 ]
 # Cities the shops are spread over (lat, lon); search by location uses the same centres.
 CITIES: list[tuple[str, float, float]] = [
-    ("Berlin", 52.520, 13.405), ("Lisbon", 38.722, -9.139), ("Buenos Aires", -34.604, -58.382),
-    ("Singapore", 1.352, 103.820), ("Dubai", 25.205, 55.271), ("Istanbul", 41.008, 28.978),
-    ("Mexico City", 19.433, -99.133), ("Lagos", 6.524, 3.379),
+    ("Berlin", 52.520, 13.405),
+    ("Lisbon", 38.722, -9.139),
+    ("Buenos Aires", -34.604, -58.382),
+    ("Singapore", 1.352, 103.820),
+    ("Dubai", 25.205, 55.271),
+    ("Istanbul", 41.008, 28.978),
+    ("Mexico City", 19.433, -99.133),
+    ("Lagos", 6.524, 3.379),
 ]
 # A few words that match nothing, so search also runs its empty-result path.
 MISSING_WORDS = ["zzyzx", "quixotic", "nonexistentium"]
 # Currencies of products: mostly USDT; prices of crypto-priced goods are converted at these rates.
 CURRENCIES: list[tuple[str, float, Decimal]] = [
-    ("USDT", 0.88, Decimal("0.01")), ("USDC", 0.07, Decimal("0.01")),
-    ("BTC", 0.03, Decimal("0.00000001")), ("ETH", 0.02, Decimal("0.000001")),
+    ("USDT", 0.88, Decimal("0.01")),
+    ("USDC", 0.07, Decimal("0.01")),
+    ("BTC", 0.03, Decimal("0.00000001")),
+    ("ETH", 0.02, Decimal("0.000001")),
 ]
 USD_PER = {"USDT": 1.0, "USDC": 1.0, "BTC": 60_000.0, "ETH": 3_000.0}
 USER_AGENTS = [
@@ -119,8 +243,16 @@ USER_AGENTS = [
     "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 Chrome/124.0 Mobile Safari/537.36",
     "Mozilla/5.0 (X11; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0",
 ]
-REFERRERS = [None, None, None, "https://www.google.com/", "https://t.me/", "https://x.com/",
-             "/api/products", "/api/products/search"]
+REFERRERS = [
+    None,
+    None,
+    None,
+    "https://www.google.com/",
+    "https://t.me/",
+    "https://x.com/",
+    "/api/products",
+    "/api/products/search",
+]
 PASSWORD = "bench password 1234"  # every generated user has this password
 
 
@@ -132,6 +264,7 @@ def search_terms() -> list[str]:
 
 
 # --- sizes and report -----------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class BulkSpec:
@@ -209,16 +342,38 @@ class Generator:
         h = f"{(self.rng.getrandbits(128) & _UUID_CLEAR) | _UUID_V4:032x}"
         return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
-    def _event(self, ts: float, event_type: str, entity_type: str, entity_id: int | None,
-               payload: dict[str, Any], *, actor: int | None, shop_id: int | None = None,
-               product_id: int | None = None) -> tuple[float, int, Row]:
+    def _event(
+        self,
+        ts: float,
+        event_type: str,
+        entity_type: str,
+        entity_id: int | None,
+        payload: dict[str, Any],
+        *,
+        actor: int | None,
+        shop_id: int | None = None,
+        product_id: int | None = None,
+    ) -> tuple[float, int, Row]:
         at = self._dt(ts)
-        return ts, next(self._seq), {
-            "event_id": self._uuid(), "event_type": event_type, "schema_version": 1, "occurred_at": at,
-            "recorded_at": at, "actor_user_id": actor, "entity_type": entity_type, "entity_id": entity_id,
-            "shop_id": shop_id, "product_id": product_id, "order_id": None,
-            "request_id": self._uuid(), "payload": payload,
-        }
+        return (
+            ts,
+            next(self._seq),
+            {
+                "event_id": self._uuid(),
+                "event_type": event_type,
+                "schema_version": 1,
+                "occurred_at": at,
+                "recorded_at": at,
+                "actor_user_id": actor,
+                "entity_type": entity_type,
+                "entity_id": entity_id,
+                "shop_id": shop_id,
+                "product_id": product_id,
+                "order_id": None,
+                "request_id": self._uuid(),
+                "payload": payload,
+            },
+        )
 
     # users --------------------------------------------------------------------------------------------
     def users(self) -> list[Row]:
@@ -246,15 +401,29 @@ class Generator:
             role = "admin" if uid in self.admins else ("seller" if uid in owner_set else signup)
             name = f"user{uid:06d}"
             last_login = self._dt(rng.uniform(ts, self.now_ts)) if rng.random() < 0.8 else None
-            rows.append({"id": uid, "email": f"{name}@bench.example", "username": name,
-                         "password_hash": self.password_hash, "role": role, "is_active": rng.random() > 0.01,
-                         "failed_login_count": 0, "last_login_at": last_login, "created_at": at,
-                         "updated_at": at})
-            events.append(self._event(ts, "user.registered", "user", uid, {"role": signup, "username": name},
-                                      actor=uid))
+            rows.append(
+                {
+                    "id": uid,
+                    "email": f"{name}@bench.example",
+                    "username": name,
+                    "password_hash": self.password_hash,
+                    "role": role,
+                    "is_active": rng.random() > 0.01,
+                    "failed_login_count": 0,
+                    "last_login_at": last_login,
+                    "created_at": at,
+                    "updated_at": at,
+                }
+            )
+            events.append(
+                self._event(ts, "user.registered", "user", uid, {"role": signup, "username": name}, actor=uid)
+            )
             if uid in self.admins:
-                events.append(self._event(ts + 60, "user.role_changed", "user", uid,
-                                          {"old": signup, "new": "admin"}, actor=None))
+                events.append(
+                    self._event(
+                        ts + 60, "user.role_changed", "user", uid, {"old": signup, "new": "admin"}, actor=None
+                    )
+                )
         self.events.append(iter(events))
         return rows
 
@@ -264,10 +433,19 @@ class Generator:
         rows: list[Row] = []
         events: list[tuple[float, int, Row]] = []
         for cid, (slug, name, _nouns, _price) in enumerate(CATEGORIES, start=1):
-            rows.append({"id": cid, "name": name, "slug": slug, "parent_id": None,
-                         "created_at": self._dt(ts + cid)})
-            events.append(self._event(ts + cid, "category.created", "category", cid,
-                                      {"name": name, "slug": slug, "parentId": None}, actor=1))
+            rows.append(
+                {"id": cid, "name": name, "slug": slug, "parent_id": None, "created_at": self._dt(ts + cid)}
+            )
+            events.append(
+                self._event(
+                    ts + cid,
+                    "category.created",
+                    "category",
+                    cid,
+                    {"name": name, "slug": slug, "parentId": None},
+                    actor=1,
+                )
+            )
         self.ids.category_ids = [r["id"] for r in rows]
         self.events.append(iter(events))
         return rows
@@ -287,18 +465,31 @@ class Generator:
             kind = rng.choice(["Store", "Shop", "Market", "Goods", "Outlet", "Corner", "Hub"])
             name = f"{brand} {kind} {sid}"
             at = self._dt(ts)
-            row = {"id": sid, "owner_id": owner, "name": name,
-                   "description": f"{brand} goods from {city}. We accept crypto.",
-                   "latitude": lat if located else None, "longitude": lon if located else None,
-                   "address": f"{rng.randint(1, 250)} Market Street, {city}" if located else None,
-                   "delivery_available": rng.random() < 0.45, "follower_count": 0, "is_active": True,
-                   "created_at": at, "updated_at": at}
+            row = {
+                "id": sid,
+                "owner_id": owner,
+                "name": name,
+                "description": f"{brand} goods from {city}. We accept crypto.",
+                "latitude": lat if located else None,
+                "longitude": lon if located else None,
+                "address": f"{rng.randint(1, 250)} Market Street, {city}" if located else None,
+                "delivery_available": rng.random() < 0.45,
+                "follower_count": 0,
+                "is_active": True,
+                "created_at": at,
+                "updated_at": at,
+            }
             rows.append(row)
-            first_shop = owner not in self.ids.owner_of_shop[:sid - 1]
+            first_shop = owner not in self.ids.owner_of_shop[: sid - 1]
             promoted = first_shop and self._signed_up_as.get(owner) == "buyer"
-            payload = {"name": name, "ownerId": owner, "latitude": row["latitude"],
-                       "longitude": row["longitude"], "deliveryAvailable": row["delivery_available"],
-                       "ownerPromoted": promoted}
+            payload = {
+                "name": name,
+                "ownerId": owner,
+                "latitude": row["latitude"],
+                "longitude": row["longitude"],
+                "deliveryAvailable": row["delivery_available"],
+                "ownerPromoted": promoted,
+            }
             events.append(self._event(ts, "shop.created", "shop", sid, payload, actor=owner, shop_id=sid))
             weights.append(rng.paretovariate(1.2))  # a few big shops, many small ones
         self.ids.shop_cum_weights = list(itertools.accumulate(weights))
@@ -317,8 +508,17 @@ class Generator:
             name += f" {rng.randint(100, 990)}"
         feat, feat2 = rng.sample(FEATURES, 2)
         desc = rng.choice(DESCRIPTION_TEMPLATES).format(
-            Adj=adj.capitalize(), adj=adj, adj2=adj2, noun=noun, brand=brand, color=color,
-            Feature=feat.capitalize(), feature=feat, feature2=feat2, city=rng.choice(CITIES)[0])
+            Adj=adj.capitalize(),
+            adj=adj,
+            adj2=adj2,
+            noun=noun,
+            brand=brand,
+            color=color,
+            Feature=feat.capitalize(),
+            feature=feat,
+            feature2=feat2,
+            city=rng.choice(CITIES)[0],
+        )
         return name, desc
 
     def products(self) -> Iterator[Row]:
@@ -330,7 +530,7 @@ class Generator:
         # Popularity: a Zipf-like weight per product in random order, used to draw the views.
         ranks = list(range(1, spec.products + 1))
         rng.shuffle(ranks)
-        ids.product_cum_weights = list(itertools.accumulate(r ** -0.75 for r in ranks))
+        ids.product_cum_weights = list(itertools.accumulate(r**-0.75 for r in ranks))
         view_products = self._draw_view_products()
         counts = [0] * spec.products
         for pid in view_products:
@@ -356,21 +556,41 @@ class Generator:
             updated = self._dt(rng.uniform(ts, self.now_ts)) if rng.random() < 0.3 else at
             stock = 0 if rng.random() < 0.07 else rng.randint(1, 500)
             ids.product_shop.append(shop)
-            row = {"id": pid, "shop_id": shop, "category_id": cat, "name": name, "description": desc,
-                   "price": price, "currency": currency, "stock": stock, "views": counts[pid - 1],
-                   "sales_count": rng.randint(0, 50) if rng.random() < 0.5 else 0,
-                   "rating": round(rng.uniform(3.0, 5.0), 2) if rated else 0.0, "rating_count": rating_count,
-                   "is_active": rng.random() > 0.03, "created_at": at, "updated_at": updated}
+            row = {
+                "id": pid,
+                "shop_id": shop,
+                "category_id": cat,
+                "name": name,
+                "description": desc,
+                "price": price,
+                "currency": currency,
+                "stock": stock,
+                "views": counts[pid - 1],
+                "sales_count": rng.randint(0, 50) if rng.random() < 0.5 else 0,
+                "rating": round(rng.uniform(3.0, 5.0), 2) if rated else 0.0,
+                "rating_count": rating_count,
+                "is_active": rng.random() > 0.03,
+                "created_at": at,
+                "updated_at": updated,
+            }
             owner = ids.owner_of_shop[shop - 1]
             compact.append((ts, pid, shop, cat, name, str(price), currency, stock, owner))
             yield row
 
-    def _product_events(self, compact: list[tuple[float, int, int, int, str, str, str, int, int]]
-                        ) -> Iterator[tuple[float, int, Row]]:
+    def _product_events(
+        self, compact: list[tuple[float, int, int, int, str, str, str, int, int]]
+    ) -> Iterator[tuple[float, int, Row]]:
         for ts, pid, shop, cat, name, price, currency, stock, owner in compact:
-            yield self._event(ts, "product.created", "product", pid, {
-                "name": name, "price": price, "currency": currency, "stock": stock, "categoryId": cat},
-                actor=owner, shop_id=shop, product_id=pid)
+            yield self._event(
+                ts,
+                "product.created",
+                "product",
+                pid,
+                {"name": name, "price": price, "currency": currency, "stock": stock, "categoryId": cat},
+                actor=owner,
+                shop_id=shop,
+                product_id=pid,
+            )
 
     def _draw_view_products(self) -> list[int]:
         """One product per view, in view-time order; a view only goes to a product that already exists."""
@@ -390,8 +610,9 @@ class Generator:
     def product_views(self) -> Iterator[Row]:
         rng, ids = self.rng, self.ids
         sessions_of: dict[int, str] = {}
-        anon_sessions = [rng.getrandbits(128).to_bytes(16, "big").hex()
-                         for _ in range(max(1, self.spec.users))]
+        anon_sessions = [
+            rng.getrandbits(128).to_bytes(16, "big").hex() for _ in range(max(1, self.spec.users))
+        ]
         compact: list[tuple[float, int, int, int | None, str, str | None, int | None, int, int]] = []
         self.events.append(self._view_events(compact))
         running = [0] * self.spec.products  # the product's counter after each view, as the API reports it
@@ -417,16 +638,40 @@ class Generator:
             at = self._dt(ts)
             running[pid - 1] += 1
             compact.append((ts, vid, pid, user, session, referrer, duration, shop, running[pid - 1]))
-            yield {"id": vid, "product_id": pid, "user_id": user, "session_id": session, "ip_address": ip,
-                   "user_agent": ua, "referrer": referrer, "duration": duration, "created_at": at}
+            yield {
+                "id": vid,
+                "product_id": pid,
+                "user_id": user,
+                "session_id": session,
+                "ip_address": ip,
+                "user_agent": ua,
+                "referrer": referrer,
+                "duration": duration,
+                "created_at": at,
+            }
 
-    def _view_events(self, compact: list[tuple[float, int, int, int | None, str, str | None, int | None, int,
-                                               int]]) -> Iterator[tuple[float, int, Row]]:
+    def _view_events(
+        self, compact: list[tuple[float, int, int, int | None, str, str | None, int | None, int, int]]
+    ) -> Iterator[tuple[float, int, Row]]:
         # Same shape as api/tracking/service.py track_view.
         for ts, vid, pid, user, session, referrer, duration, shop, views in compact:
-            yield self._event(ts, "product.viewed", "product_view", vid, {
-                "viewId": vid, "userId": user, "sessionId": session, "duration": duration,
-                "referrer": referrer, "views": views}, actor=user, shop_id=shop, product_id=pid)
+            yield self._event(
+                ts,
+                "product.viewed",
+                "product_view",
+                vid,
+                {
+                    "viewId": vid,
+                    "userId": user,
+                    "sessionId": session,
+                    "duration": duration,
+                    "referrer": referrer,
+                    "views": views,
+                },
+                actor=user,
+                shop_id=shop,
+                product_id=pid,
+            )
 
     # events ----------------------------------------------------------------------------------------
     def events_in_time_order(self) -> Iterator[Row]:
@@ -434,11 +679,18 @@ class Generator:
             yield row
 
     def event_count(self) -> int:
-        return self.spec.users + len(self.admins) + len(CATEGORIES) + self.spec.shops + self.spec.products \
+        return (
+            self.spec.users
+            + len(self.admins)
+            + len(CATEGORIES)
+            + self.spec.shops
+            + self.spec.products
             + self.spec.views
+        )
 
 
 # --- writers ----------------------------------------------------------------------------------------------
+
 
 def _batches(rows: Iterable[Row], size: int) -> Iterator[list[Row]]:
     it = iter(rows)
@@ -497,10 +749,15 @@ class _SqliteWriter(_Writer):
         with the same statement the migration uses, instead of row by row by its triggers, which are
         dropped meanwhile and put back afterwards. Only the rows the insert trigger would index (its WHEN
         clause: the active products) go in, so the index stays exactly what the triggers maintain."""
-        fts = conn.execute(text("SELECT name, sql FROM sqlite_master WHERE type = 'table' "
-                                "AND sql LIKE 'CREATE VIRTUAL TABLE%' AND lower(sql) LIKE '%fts5%'")).all()
-        triggers = conn.execute(text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' "
-                                     "AND tbl_name = 'products'")).all()
+        fts = conn.execute(
+            text(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'table' "
+                "AND sql LIKE 'CREATE VIRTUAL TABLE%' AND lower(sql) LIKE '%fts5%'"
+            )
+        ).all()
+        triggers = conn.execute(
+            text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'products'")
+        ).all()
         for name, sql in fts:
             flat = sql.replace(" ", "").replace('"', "'").lower()
             if "content='products'" not in flat:
@@ -509,16 +766,21 @@ class _SqliteWriter(_Writer):
             insert = [s for _n, s in mine if re.search(r"AFTER\s+INSERT\s+ON\s+\"?products", s, re.I)]
             where = None
             if insert:
-                m = re.search(r"ON\s+\"?products\"?\s+(?:FOR\s+EACH\s+ROW\s+)?WHEN\s+(.*?)\s+BEGIN\b",
-                              insert[0], re.I | re.S)
+                m = re.search(
+                    r"ON\s+\"?products\"?\s+(?:FOR\s+EACH\s+ROW\s+)?WHEN\s+(.*?)\s+BEGIN\b",
+                    insert[0],
+                    re.I | re.S,
+                )
                 where = re.sub(r"\bnew\.", "", m.group(1), flags=re.I) if m else ""
             cols = [r[1] for r in conn.exec_driver_sql(f'PRAGMA table_info("{name}")').all()]
             select_cols = ", ".join(f'"{c}"' for c in cols)
             if where is None:  # no insert trigger to imitate: let FTS5 read the whole content table
-                fill = f"INSERT INTO \"{name}\"(\"{name}\") VALUES ('rebuild')"
+                fill = f'INSERT INTO "{name}"("{name}") VALUES (\'rebuild\')'
             else:
-                fill = (f'INSERT INTO "{name}"(rowid, {select_cols}) SELECT id, {select_cols} FROM products'
-                        + (f" WHERE {where}" if where else ""))
+                fill = (
+                    f'INSERT INTO "{name}"(rowid, {select_cols}) SELECT id, {select_cols} FROM products'
+                    + (f" WHERE {where}" if where else "")
+                )
             self._fts_fills.append((name, fill))
             for trig, trig_sql in mine:
                 self._fts_triggers.append((trig, trig_sql))
@@ -532,8 +794,13 @@ class _SqliteWriter(_Writer):
         with self.engine.begin() as conn:
             # Secondary indexes are built once after the rows are in (sorted, not one random insert at a
             # time); the indexes behind UNIQUE constraints (sql IS NULL) cannot be dropped and stay.
-            indexes = conn.execute(text("SELECT name, sql FROM sqlite_master WHERE type = 'index' "
-                                        "AND tbl_name = :t AND sql IS NOT NULL"), {"t": table}).all()
+            indexes = conn.execute(
+                text(
+                    "SELECT name, sql FROM sqlite_master WHERE type = 'index' "
+                    "AND tbl_name = :t AND sql IS NOT NULL"
+                ),
+                {"t": table},
+            ).all()
             for name, _sql in indexes:
                 conn.execute(text(f'DROP INDEX "{name}"'))
             for chunk in _batches(rows, self.batch):
@@ -570,8 +837,14 @@ class _PostgresWriter(_Writer):
         import psycopg
 
         u = make_url(url)
-        self.conn = psycopg.connect(host=u.host or "127.0.0.1", port=u.port or 5432, user=u.username,
-                                    password=u.password, dbname=u.database, autocommit=False)
+        self.conn = psycopg.connect(
+            host=u.host or "127.0.0.1",
+            port=u.port or 5432,
+            user=u.username,
+            password=u.password,
+            dbname=u.database,
+            autocommit=False,
+        )
         with self.conn.cursor() as cur:
             cur.execute("SET synchronous_commit = off")
             cur.execute("SET maintenance_work_mem = '256MB'")
@@ -593,10 +866,12 @@ class _PostgresWriter(_Writer):
         with self.conn.cursor() as cur:
             # Secondary indexes (not those behind PRIMARY KEY / UNIQUE constraints) are dropped for the
             # COPY and rebuilt after it, in the same transaction: one sorted build instead of row by row.
-            cur.execute("SELECT i.relname, pg_get_indexdef(i.oid) FROM pg_index x "
-                        "JOIN pg_class i ON i.oid = x.indexrelid WHERE x.indrelid = %s::regclass "
-                        "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid)",
-                        (f'"{table}"',))
+            cur.execute(
+                "SELECT i.relname, pg_get_indexdef(i.oid) FROM pg_index x "
+                "JOIN pg_class i ON i.oid = x.indexrelid WHERE x.indrelid = %s::regclass "
+                "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid)",
+                (f'"{table}"',),
+            )
             indexes: list[tuple[str, str]] = cur.fetchall()
             for name, _sql in indexes:
                 cur.execute(f'DROP INDEX "{name}"')
@@ -622,8 +897,10 @@ class _PostgresWriter(_Writer):
     def finish(self, console: Console) -> None:
         with self.conn.cursor() as cur:
             for table in self.loaded:
-                cur.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                            f'(SELECT coalesce(max(id), 0) + 1 FROM "{table}"), false)')
+                cur.execute(
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                    f'(SELECT coalesce(max(id), 0) + 1 FROM "{table}"), false)'
+                )
         self.conn.commit()
         self.conn.autocommit = True
         with self.conn.cursor() as cur:
@@ -633,18 +910,22 @@ class _PostgresWriter(_Writer):
 
 # --- entry point ----------------------------------------------------------------------------------------
 
-def load(url: str, spec: BulkSpec, console: Console | None = None, *,
-         now: datetime | None = None) -> LoadReport:
+
+def load(
+    url: str, spec: BulkSpec, console: Console | None = None, *, now: datetime | None = None
+) -> LoadReport:
     """Fill a freshly migrated, empty store at `url` with the benchmark data set."""
     console = console or Console()
     backend = make_url(url).get_backend_name()
-    writer: _SqliteWriter | _PostgresWriter = _SqliteWriter(url, spec.batch) if backend == "sqlite" \
-        else _PostgresWriter(url)
+    writer: _SqliteWriter | _PostgresWriter = (
+        _SqliteWriter(url, spec.batch) if backend == "sqlite" else _PostgresWriter(url)
+    )
     report = LoadReport()
     t0 = time.perf_counter()
     gen = Generator(spec, now)
-    console.print(f"  one argon2 hash for all users, seeded RNG {spec.seed}: "
-                  f"{time.perf_counter() - t0:.2f} s")
+    console.print(
+        f"  one argon2 hash for all users, seeded RNG {spec.seed}: {time.perf_counter() - t0:.2f} s"
+    )
 
     plan: list[tuple[str, Callable[[], Iterable[Row]], int]] = [
         ("users", gen.users, spec.users),
@@ -663,8 +944,10 @@ def load(url: str, spec: BulkSpec, console: Console | None = None, *,
             report.rows[table] = n
     for table in report.rows:
         secs = report.seconds[table]
-        console.print(f"  {table:<14} {report.rows[table]:>10,} rows in {secs:7.2f} s "
-                      f"({report.rows[table] / secs if secs else 0:,.0f} rows/s)")
+        console.print(
+            f"  {table:<14} {report.rows[table]:>10,} rows in {secs:7.2f} s "
+            f"({report.rows[table] / secs if secs else 0:,.0f} rows/s)"
+        )
     if isinstance(writer, _SqliteWriter) and writer._fts_fills:
         started = time.perf_counter()
         writer.rebuild_fts()
@@ -684,11 +967,17 @@ def has_data(url: str, spec: BulkSpec) -> bool:
     engine = create_engine(url)
     try:
         with engine.connect() as conn:
-            counts = {t: conn.execute(text(f'SELECT count(*) FROM "{t}"')).scalar_one()
-                      for t in ("users", "shops", "products", "product_views")}
+            counts = {
+                t: conn.execute(text(f'SELECT count(*) FROM "{t}"')).scalar_one()
+                for t in ("users", "shops", "products", "product_views")
+            }
     except Exception:
         return False
     finally:
         engine.dispose()
-    return counts == {"users": spec.users, "shops": spec.shops, "products": spec.products,
-                      "product_views": spec.views}
+    return counts == {
+        "users": spec.users,
+        "shops": spec.shops,
+        "products": spec.products,
+        "product_views": spec.views,
+    }

@@ -35,6 +35,7 @@ except ImportError:  # pragma: no cover
 
 # --- HTTP/1.1 over asyncio streams ------------------------------------------------------------------------
 
+
 class HttpError(Exception):
     pass
 
@@ -59,8 +60,13 @@ class Connection:
         reused = self.requests > 0
         self.requests += 1
         try:
-            self.writer.write(b"GET " + path.encode() + b" HTTP/1.1\r\nHost: " + host_header
-                              + b"\r\nAccept: application/json\r\n\r\n")
+            self.writer.write(
+                b"GET "
+                + path.encode()
+                + b" HTTP/1.1\r\nHost: "
+                + host_header
+                + b"\r\nAccept: application/json\r\n\r\n"
+            )
             head = await self.reader.readuntil(b"\r\n\r\n")
         except (asyncio.IncompleteReadError, ConnectionResetError, BrokenPipeError) as exc:
             partial = getattr(exc, "partial", b"")
@@ -165,6 +171,7 @@ class Pool:
 
 # --- results ------------------------------------------------------------------------------------------------
 
+
 def percentile(sorted_values: Sequence[float], p: float) -> float:
     """Nearest-rank percentile of an ascending sequence (p in 0..100)."""
     if not sorted_values:
@@ -204,26 +211,45 @@ class RunResult:
         lat = sorted(self.latencies_ms)
         wall = self.wall_seconds or 1.0
         return {
-            "requests": self.requests, "errors": self.errors, "rate": self.rate, "seconds": self.seconds,
+            "requests": self.requests,
+            "errors": self.errors,
+            "rate": self.rate,
+            "seconds": self.seconds,
             "achievedRate": round(self.requests / wall, 1),
-            "p50Ms": round(percentile(lat, 50), 2), "p95Ms": round(percentile(lat, 95), 2),
-            "p99Ms": round(percentile(lat, 99), 2), "p999Ms": round(percentile(lat, 99.9), 2),
+            "p50Ms": round(percentile(lat, 50), 2),
+            "p95Ms": round(percentile(lat, 95), 2),
+            "p99Ms": round(percentile(lat, 99), 2),
+            "p999Ms": round(percentile(lat, 99.9), 2),
             "maxMs": round(lat[-1], 2) if lat else None,
             "meanMs": round(sum(lat) / len(lat), 2) if lat else None,
             "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
-            "exceptions": dict(self.exceptions), "errorSamples": self.error_samples[:5],
+            "exceptions": dict(self.exceptions),
+            "errorSamples": self.error_samples[:5],
             "clientCpuPercent": round(100 * self.client_cpu_seconds / wall, 1),
-            "serverCpuPercent": None if self.server_cpu_seconds is None
+            "serverCpuPercent": None
+            if self.server_cpu_seconds is None
             else round(100 * self.server_cpu_seconds / wall, 1),
-            "dbCpuPercent": None if self.db_cpu_seconds is None
+            "dbCpuPercent": None
+            if self.db_cpu_seconds is None
             else round(100 * self.db_cpu_seconds / wall, 1),
             "machineBusyPercent": None if self.machine_busy is None else round(100 * self.machine_busy, 1),
             # CPU (percent of one core) that neither the server, its database nor this client used
-            "otherCpuPercent": None if self.machine_busy is None or self.server_cpu_seconds is None
-            else round(max(0.0, 100 * (self.machine_busy * (os.cpu_count() or 1)
-                                       - (self.server_cpu_seconds + self.client_cpu_seconds
-                                          + (self.db_cpu_seconds or 0.0)) / wall)), 1),
-            "connectionsOpened": self.connections_opened, "staleRetries": self.stale_retries,
+            "otherCpuPercent": None
+            if self.machine_busy is None or self.server_cpu_seconds is None
+            else round(
+                max(
+                    0.0,
+                    100
+                    * (
+                        self.machine_busy * (os.cpu_count() or 1)
+                        - (self.server_cpu_seconds + self.client_cpu_seconds + (self.db_cpu_seconds or 0.0))
+                        / wall
+                    ),
+                ),
+                1,
+            ),
+            "connectionsOpened": self.connections_opened,
+            "staleRetries": self.stale_retries,
             "lateSends": self.late_sends,
         }
 
@@ -246,7 +272,7 @@ def tree_cpu_seconds(pid: int) -> float | None:
                     raw = f.read()
             except OSError:
                 continue
-            fields = raw[raw.rindex(b")") + 2:].split()
+            fields = raw[raw.rindex(b")") + 2 :].split()
             parents[int(entry)] = int(fields[1])
             stats[int(entry)] = (int(fields[11]) + int(fields[12])) / _TICK
         tree, frontier = {pid}, [pid]
@@ -286,7 +312,7 @@ def pids_cpu_seconds(pids: list[int]) -> dict[int, float]:
                 raw = f.read()
         except OSError:
             continue
-        fields = raw[raw.rindex(b")") + 2:].split()
+        fields = raw[raw.rindex(b")") + 2 :].split()
         out[pid] = (int(fields[11]) + int(fields[12])) / _TICK
     return out
 
@@ -344,9 +370,19 @@ class CpuMeter:
 
 # --- open loop ---------------------------------------------------------------------------------------------
 
-async def open_loop(host: str, port: int, name: str, next_path: Callable[[], str], *, rate: float,
-                    seconds: float, timeout: float = 10.0, server_pid: int | None = None,
-                    on_progress: Callable[[int, int], None] | None = None) -> RunResult:
+
+async def open_loop(
+    host: str,
+    port: int,
+    name: str,
+    next_path: Callable[[], str],
+    *,
+    rate: float,
+    seconds: float,
+    timeout: float = 10.0,
+    server_pid: int | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> RunResult:
     """Send `rate` GET requests per second for `seconds`, on schedule whatever the responses do."""
     total = max(1, round(rate * seconds))
     result = RunResult(name=name, rate=rate, seconds=seconds)
@@ -364,8 +400,13 @@ async def open_loop(host: str, port: int, name: str, next_path: Callable[[], str
             if len(result.error_samples) < 20:
                 result.error_samples.append(f"timeout {path}")
             return
-        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError,
-                IndexError) as exc:
+        except (
+            OSError,
+            asyncio.IncompleteReadError,
+            asyncio.LimitOverrunError,
+            ValueError,
+            IndexError,
+        ) as exc:
             result.exceptions[type(exc).__name__] += 1
             if len(result.error_samples) < 20:
                 result.error_samples.append(f"{type(exc).__name__}: {exc} {path}")
@@ -405,6 +446,7 @@ async def open_loop(host: str, port: int, name: str, next_path: Callable[[], str
 
 # --- closed loop -------------------------------------------------------------------------------------------
 
+
 @dataclass
 class ThroughputResult:
     name: str
@@ -424,15 +466,31 @@ class ThroughputResult:
         return self.requests / self.seconds if self.seconds else 0.0
 
     def summary(self) -> dict[str, Any]:
-        return {"requestsPerSecond": round(self.rps, 1), "requests": self.requests,
-                "seconds": round(self.seconds, 2), "errors": self.errors, "tool": self.tool,
-                "connections": self.connections,
-                "p50Ms": self.p50_ms, "p99Ms": self.p99_ms, "clientCpuPercent": self.client_cpu_percent,
-                "serverCpuPercent": self.server_cpu_percent, "errorSamples": self.error_samples[:5]}
+        return {
+            "requestsPerSecond": round(self.rps, 1),
+            "requests": self.requests,
+            "seconds": round(self.seconds, 2),
+            "errors": self.errors,
+            "tool": self.tool,
+            "connections": self.connections,
+            "p50Ms": self.p50_ms,
+            "p99Ms": self.p99_ms,
+            "clientCpuPercent": self.client_cpu_percent,
+            "serverCpuPercent": self.server_cpu_percent,
+            "errorSamples": self.error_samples[:5],
+        }
 
 
-async def closed_loop(host: str, port: int, name: str, next_path: Callable[[], str], *, connections: int,
-                      seconds: float, server_pid: int | None = None) -> ThroughputResult:
+async def closed_loop(
+    host: str,
+    port: int,
+    name: str,
+    next_path: Callable[[], str],
+    *,
+    connections: int,
+    seconds: float,
+    server_pid: int | None = None,
+) -> ThroughputResult:
     """`connections` clients, each sending its next request as soon as the previous one is answered."""
     pool = Pool(host, port, max_connections=connections)
     latencies: list[float] = []
@@ -470,12 +528,18 @@ async def closed_loop(host: str, port: int, name: str, next_path: Callable[[], s
     pool.close()
     lat = sorted(latencies)
     return ThroughputResult(
-        name=name, requests=len(latencies), seconds=elapsed, errors=errors, tool="python",
-        connections=connections, p50_ms=round(percentile(lat, 50), 2) if lat else None,
+        name=name,
+        requests=len(latencies),
+        seconds=elapsed,
+        errors=errors,
+        tool="python",
+        connections=connections,
+        p50_ms=round(percentile(lat, 50), 2) if lat else None,
         p99_ms=round(percentile(lat, 99), 2) if lat else None,
         client_cpu_percent=round(100 * cpu.client / elapsed, 1),
         server_cpu_percent=None if cpu.server is None else round(100 * cpu.server / elapsed, 1),
-        error_samples=samples)
+        error_samples=samples,
+    )
 
 
 def run(coro: Any) -> Any:
@@ -486,6 +550,7 @@ def run(coro: Any) -> Any:
 
 
 # --- workloads ---------------------------------------------------------------------------------------------
+
 
 @dataclass
 class EndpointSpec:
@@ -532,8 +597,11 @@ def endpoint_specs(openapi: dict[str, Any]) -> dict[str, EndpointSpec]:
         get = ops.get("get")
         if not get:
             continue
-        params = {p["name"]: resolve(p.get("schema", {}))
-                  for p in get.get("parameters", []) if p.get("in") == "query"}
+        params = {
+            p["name"]: resolve(p.get("schema", {}))
+            for p in get.get("parameters", [])
+            if p.get("in") == "query"
+        }
         out[path] = EndpointSpec(path=path, params=params)
     return out
 
@@ -542,13 +610,13 @@ def endpoint_specs(openapi: dict[str, Any]) -> dict[str, EndpointSpec]:
 class Catalog:
     """What the workload needs to know about the loaded data."""
 
-    product_ids: list[int]          # active products (detail requests)
-    shop_ids: list[int]             # shops weighted by product count (listing filter)
+    product_ids: list[int]  # active products (detail requests)
+    shop_ids: list[int]  # shops weighted by product count (listing filter)
     category_ids: list[int]
     category_slugs: list[str]
-    terms: list[str]                # search vocabulary
+    terms: list[str]  # search vocabulary
     cities: list[tuple[str, float, float]]
-    price_points: list[str]         # typical prices, as strings
+    price_points: list[str]  # typical prices, as strings
 
 
 class Workload:
@@ -603,8 +671,13 @@ class Workload:
         words = [w for w in cat.terms if " " not in w]
         term = rng.choice(cat.terms)
         # one term (65%), two words (20%), one term capitalised as people type it (15%)
-        params["q"] = (term if r < 0.65 else f"{rng.choice(words)} {rng.choice(words)}" if r < 0.85
-                       else term[:1].upper() + term[1:])
+        params["q"] = (
+            term
+            if r < 0.65
+            else f"{rng.choice(words)} {rng.choice(words)}"
+            if r < 0.85
+            else term[:1].upper() + term[1:]
+        )
         if rng.random() < 0.25 and "minPrice" in has:
             lo = rng.choice(cat.price_points)
             params["minPrice"] = lo
@@ -634,7 +707,7 @@ class Workload:
 
     def detail_path(self) -> str:
         pid = self.rng.choice(self.catalog.product_ids)
-        name = self.detail_template[self.detail_template.index("{") + 1:self.detail_template.index("}")]
+        name = self.detail_template[self.detail_template.index("{") + 1 : self.detail_template.index("}")]
         return self.detail_template.replace("{" + name + "}", str(pid))
 
     def mixed_path(self) -> str:

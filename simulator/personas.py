@@ -7,7 +7,7 @@
 - loyal buyers: stick to a few favourite shops, follow them, buy again and again, hardly mind prices.
 - big spenders: come less often, buy more items per order and lean towards dear products.
 - sellers: own one shop each; log in daily to ship paid orders, mark shipped ones delivered, answer
-  chats and calls, restock and now and then change a price.
+  chats and calls, restock products that run low and now and then change a price.
 - fraudsters: fresh accounts that sign up mid-history, fail several logins (guessing passwords),
   then place a burst of dear orders within minutes, pay some and cancel many. Every order they place
   is listed as fraudulent in the ground truth.
@@ -30,8 +30,8 @@ class Persona(StrEnum):
 
 @dataclass(frozen=True)
 class PersonaSpec:
-    share: float  # fraction of the buyers with this persona
-    activity: float  # chance of a session on an average day
+    share: float  # fraction of the buyers with this persona (the fraudsters' is set per profile)
+    activity: float  # chance of a session on an average day, times the profile's activity
     views: tuple[int, int]  # product pages per session (min, max)
     purchase: float  # chance a viewed product at its reference price is bought, on an average day
     elasticity: float  # purchase chance scales with (reference / price) ** elasticity
@@ -61,7 +61,7 @@ SPECS: dict[Persona, PersonaSpec] = {
     Persona.fraudster: PersonaSpec(0.08, 0.0, (0, 0), 0.0, 0.0, (1, 3), (1, 1), 0.0, 0.0, 0.0, 0.0, 0.5, 0.0),
 }
 
-SELLER_ACTIVITY = 0.9  # chance a seller works their shop on a given day
+SELLER_STOCK_CHECK = 0.5  # chance per active day of checking stock and restocking what runs low
 SELLER_PRICE_CHANGE = 0.15  # chance per active day of repricing one product
 SELLER_CHAT_REPLY = 0.8
 SELLER_CALL_ACCEPT = 0.7

@@ -31,6 +31,17 @@ def build_truth(world: World, fraudulent_orders: list[int]) -> dict[str, Any]:
             for u in [*world.sellers, *world.buyers]
         ],
         "fraudulentOrders": sorted(fraudulent_orders),
+        # The store's ids of what the backfill created, in the plan's order: live mode acts on them.
+        "shops": [{"shopId": s.id, "ownerUserId": s.owner.id, "name": s.name} for s in world.shops],
+        "products": [
+            {
+                "productId": p.id,
+                "shopId": world.shops[p.shop].id,
+                "categoryId": world.categories[p.category].id,
+                "price": str(p.price),
+            }
+            for p in world.products
+        ],
         "categories": [
             {
                 "categoryId": c.id,
@@ -53,9 +64,20 @@ def build_truth(world: World, fraudulent_orders: list[int]) -> dict[str, Any]:
         # p(buy | view) = min(maxPurchase, base * demandCurve[day] * (referencePrice / price) ** elasticity)
         "priceResponse": {
             "maxPurchase": MAX_PURCHASE,
-            "personas": {str(p): {"base": s.purchase, "elasticity": s.elasticity} for p, s in SPECS.items()},
+            "personas": {
+                str(p): {"base": s.purchase * world.profile.purchase, "elasticity": s.elasticity}
+                for p, s in SPECS.items()
+            },
         },
     }
+
+
+def read_truth(data_dir: Path) -> dict[str, Any] | None:
+    path = data_dir / TRUTH_FILE
+    if not path.exists():
+        return None
+    truth: dict[str, Any] = json.loads(path.read_text())
+    return truth
 
 
 def write_truth(truth: dict[str, Any], data_dir: Path) -> Path:

@@ -121,7 +121,12 @@ def build_world(profile: Profile, seed: int, start: date, days: int) -> World:
         name = f"{rng.choice(ADJECTIVES)} {cat.keyword} {i}"
         products.append(Product(i, rng.randrange(len(shops)), cat.index, name, _price(rng, cat.reference)))
     personas = list(SPECS)
-    weights = [SPECS[p].share for p in personas]
+    # The personas' shares, with the fraudsters' set by the profile and the others scaled to the rest.
+    honest = sum(SPECS[p].share for p in personas if p is not Persona.fraudster)
+    weights = [
+        profile.fraud_share if p is Persona.fraudster else SPECS[p].share * (1 - profile.fraud_share) / honest
+        for p in personas
+    ]
     buyers = []
     for i in range(profile.users):
         persona = rng.choices(personas, weights)[0]

@@ -109,6 +109,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         call_sweep_seconds=0,
         search_event_flush_seconds=0,
         data_dir=tmp_path / "data",
+        warehouse_path=tmp_path / "data" / "warehouse.duckdb",
         redis_url=None,
         _env_file=None,
     )

@@ -17,8 +17,8 @@ admin_router = APIRouter(prefix="/api/admin", tags=["admin"])
 
 
 @router.post("/register", status_code=201, response_model=Envelope[UserOut])
-def register(body: RegisterIn, uow: UowDep) -> EnvelopeResponse:
-    user = service.register(uow, body)
+def register(body: RegisterIn, uow: UowDep, settings: SettingsDep) -> EnvelopeResponse:
+    user = service.register(uow, settings, body)
     uow.commit()
     return ok(UserOut.model_validate(user), status_code=201)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -24,11 +24,15 @@ from api.core.security import (
 )
 from api.core.settings import Settings
 from api.db.engine import Store
-from api.outbox.service import SILENT_OK, Uow
+from api.outbox.service import Uow
 from api.outbox.types import EventType
 
 
-def register(uow: Uow, body: RegisterIn) -> User:
+def _hash_cost(settings: Settings) -> dict[str, int]:
+    return {"time_cost": settings.password_hash_time_cost, "memory_kib": settings.password_hash_memory_kib}
+
+
+def register(uow: Uow, settings: Settings, body: RegisterIn) -> User:
     s = uow.session
     email = body.email.lower()
     taken = s.execute(
@@ -40,7 +44,7 @@ def register(uow: Uow, body: RegisterIn) -> User:
     user = User(
         email=email,
         username=body.username,
-        password_hash=hash_password(body.password),
+        password_hash=hash_password(body.password, **_hash_cost(settings)),
         role=body.role,
         is_active=True,
         failed_login_count=0,
@@ -73,13 +77,13 @@ def _device_info(body_info: dict[str, Any] | None, user_agent: str | None) -> di
 
 
 def _issue_tokens(
-    settings: Settings, user: User, session: UserSession, now: datetime, refresh_token: str
+    settings: Settings, user_id: int, role: str, session_id: int, now: datetime, refresh_token: str
 ) -> TokenOut:
     lifetime = timedelta(minutes=settings.access_token_minutes)
     access = create_access_token(
-        user_id=user.id,
-        session_id=session.id,
-        role=user.role,
+        user_id=user_id,
+        session_id=session_id,
+        role=role,
         now=now,
         lifetime=lifetime,
         secret=settings.secret,
@@ -90,54 +94,56 @@ def _issue_tokens(
         refresh_token=refresh_token,
         token_type="bearer",
         expires_in=int(lifetime.total_seconds()),
-        session_id=session.id,
+        session_id=session_id,
     )
 
 
 def login(uow: Uow, settings: Settings, body: LoginIn) -> TokenOut:
+    # Prebuilt Core statements (below): every visit of a web or app user starts here.
     s = uow.session
-    user = s.execute(select(User).where(User.email == body.email.lower())).scalar_one_or_none()
+    user = s.execute(_LOGIN, {"email": body.email.lower()}).first()
     if user is None:
-        verify_password(dummy_hash(), body.password)
+        verify_password(dummy_hash(**_hash_cost(settings)), body.password)
         uow.emit(EventType.user_login_failed, "user", None, {"reason": "unknown_email"})
         uow.commit()
         raise Unauthorized("Invalid email or password", code="INVALID_CREDENTIALS")
     if not verify_password(user.password_hash, body.password) or not user.is_active:
-        user.failed_login_count += 1
+        failed = s.execute(_FAILED, {"uid": user.id}).scalar_one()
         reason = "inactive" if user.is_active is False else "bad_password"
         uow.emit(
             EventType.user_login_failed,
             "user",
             user.id,
-            {"reason": reason, "failedLoginCount": user.failed_login_count, "ip": uow.ip_address},
+            {"reason": reason, "failedLoginCount": failed, "ip": uow.ip_address},
             actor_user_id=user.id,
         )
         uow.commit()
         raise Unauthorized("Invalid email or password", code="INVALID_CREDENTIALS")
     refresh = new_opaque_token()
-    session = UserSession(
-        user_id=user.id,
-        session_token=new_opaque_token()[:64],
-        refresh_token_hash=token_digest(refresh),
-        device_info=_device_info(body.device_info, uow.user_agent),
-        ip_address=uow.ip_address,
-        is_online=True,
-        last_activity=uow.now,
-        created_at=uow.now,
-        expires_at=uow.now + timedelta(days=settings.refresh_token_days),
-    )
-    s.add(session)
-    user.failed_login_count = 0
-    user.last_login_at = uow.now
-    s.flush()
+    device_info = _device_info(body.device_info, uow.user_agent)
+    session_id = s.execute(
+        _NEW_SESSION,
+        {
+            "user_id": user.id,
+            "session_token": new_opaque_token()[:64],
+            "refresh_token_hash": token_digest(refresh),
+            "device_info": device_info,
+            "ip_address": uow.ip_address,
+            "is_online": True,
+            "last_activity": uow.now,
+            "created_at": uow.now,
+            "expires_at": uow.now + timedelta(days=settings.refresh_token_days),
+        },
+    ).scalar_one()
+    s.execute(_LOGGED_IN, {"uid": user.id, "at": uow.now})
     uow.emit(
         EventType.user_logged_in,
         "session",
-        session.id,
-        {"userId": user.id, "ip": uow.ip_address, "deviceInfo": session.device_info},
+        session_id,
+        {"userId": user.id, "ip": uow.ip_address, "deviceInfo": device_info},
         actor_user_id=user.id,
     )
-    tokens = _issue_tokens(settings, user, session, uow.now, refresh)
+    tokens = _issue_tokens(settings, user.id, user.role, session_id, uow.now, refresh)
     uow.commit()
     return tokens
 
@@ -183,7 +189,7 @@ def refresh(uow: Uow, settings: Settings, body: RefreshIn) -> TokenOut:
     session.last_activity = uow.now
     session.is_online = True
     uow.emit(EventType.token_refreshed, "session", session.id, {"userId": user.id}, actor_user_id=user.id)
-    tokens = _issue_tokens(settings, user, session, uow.now, new_refresh)
+    tokens = _issue_tokens(settings, user.id, user.role, session.id, uow.now, new_refresh)
     uow.commit()
     return tokens
 
@@ -213,31 +219,71 @@ def list_sessions(db: Session, principal: Principal, *, include_ended: bool) -> 
     return list(db.execute(q.order_by(UserSession.last_activity.desc()).limit(100)).scalars())
 
 
-def authenticate(store: Store, settings: Settings, now: datetime, token: str) -> Principal:
-    """Check a bearer token against its live session; keep `last_activity` current; expire idle sessions."""
+_users: Table = User.__table__  # type: ignore[assignment]
+_sessions: Table = UserSession.__table__  # type: ignore[assignment]
+# Built once: every authenticated request runs these, and building a statement costs more than running it.
+_PRINCIPAL = (
+    select(_sessions.c.ended_at, _sessions.c.last_activity, _users.c.role, _users.c.is_active)
+    .join(_users, _users.c.id == _sessions.c.user_id)
+    .where(_sessions.c.id == bindparam("sid"), _sessions.c.user_id == bindparam("uid"))
+)
+_LOGIN = select(_users.c.id, _users.c.password_hash, _users.c.is_active, _users.c.role).where(
+    _users.c.email == bindparam("email")
+)
+_FAILED = (
+    update(_users)
+    .where(_users.c.id == bindparam("uid"))
+    .values(failed_login_count=_users.c.failed_login_count + 1)
+    .returning(_users.c.failed_login_count)
+)
+_NEW_SESSION = _sessions.insert().returning(_sessions.c.id)
+_LOGGED_IN = (
+    update(_users)
+    .where(_users.c.id == bindparam("uid"))
+    .values(failed_login_count=0, last_login_at=bindparam("at"))
+)
+_TOUCH = (
+    update(_sessions)
+    .where(_sessions.c.id == bindparam("sid"), _sessions.c.last_activity < bindparam("now"))
+    .values(last_activity=bindparam("now"), is_online=True)
+)
+
+
+FRESH, TOUCH, IDLE = "fresh", "touch", "idle"
+
+
+def check_session(store: Store, settings: Settings, now: datetime, token: str) -> tuple[Principal, str]:
+    """The caller of a bearer token and its session's state: FRESH, TOUCH (`last_activity` is due a
+    write) or IDLE (past the idle limit: `settle_session` expires it). One indexed read, no write."""
     claims = decode_access_token(token, secret=settings.secret, algorithm=settings.jwt_algorithm, now=now)
-    with store.read() as db:
-        row = db.execute(
-            select(UserSession.ended_at, UserSession.last_activity, User.role, User.is_active)
-            .join(User, User.id == UserSession.user_id)
-            .where(UserSession.id == claims.session_id, UserSession.user_id == claims.user_id)
-        ).first()
+    with store.reader.connect() as conn:
+        row = conn.execute(_PRINCIPAL, {"sid": claims.session_id, "uid": claims.user_id}).first()
     if row is None or row.ended_at is not None or not row.is_active:
         raise Unauthorized("Session has ended", code="SESSION_ENDED")
+    principal = Principal(user_id=claims.user_id, role=row.role, session_id=claims.session_id)
     if row.last_activity < _idle_cutoff(settings, now):
-        _expire_one(store, now, claims.session_id)
-        raise Unauthorized("Session expired after inactivity", code="SESSION_EXPIRED")
+        return principal, IDLE
     if (now - row.last_activity).total_seconds() >= settings.session_touch_seconds:
-        with store.write() as db:
-            # A heartbeat, not a domain event: the activity itself emits its own event.
-            db.info[SILENT_OK] = True
-            db.execute(
-                update(UserSession)
-                .where(UserSession.id == claims.session_id, UserSession.last_activity < now)
-                .values(last_activity=now, is_online=True)
-            )
-            db.commit()
-    return Principal(user_id=claims.user_id, role=row.role, session_id=claims.session_id)
+        return principal, TOUCH
+    return principal, FRESH
+
+
+def settle_session(store: Store, now: datetime, principal: Principal, state: str) -> Principal:
+    """The writes `check_session` asked for: a heartbeat touch, or the idle session's expiry."""
+    if state == IDLE:
+        _expire_one(store, now, principal.session_id)
+        raise Unauthorized("Session expired after inactivity", code="SESSION_EXPIRED")
+    if state == TOUCH:
+        # A heartbeat, not a domain event (the activity itself emits its own), so no unit of work.
+        with store.writer.begin() as conn:
+            conn.execute(_TOUCH, {"sid": principal.session_id, "now": now})
+    return principal
+
+
+def authenticate(store: Store, settings: Settings, now: datetime, token: str) -> Principal:
+    """Check a bearer token against its live session; keep `last_activity` current; expire idle sessions."""
+    principal, state = check_session(store, settings, now, token)
+    return settle_session(store, now, principal, state)
 
 
 def _expire_one(store: Store, now: datetime, session_id: int) -> None:

@@ -583,10 +583,4 @@ def list_products(db: Session, q: ListingQuery) -> tuple[list[dict[str, Any]], i
 
 def listing_page(cache: ReadCache, db: Session, q: ListingQuery) -> tuple[bytes, int]:
     """A listing page as the JSON bytes of its items, and the total, through the read cache."""
-    slot = cache.page("listing", q.model_dump().values())
-    if slot.body is not None:
-        return slot.body, int(slot.extra)
-    rows, total = list_products(db, q)
-    body = dumps(rows)
-    cache.fill(slot, body, str(total))
-    return body, total
+    return cache.page_bytes("listing", q.model_dump().values(), lambda: list_products(db, q))

@@ -545,6 +545,18 @@ class ReadCache:
         """A listing or search page (kind "listing" or "search") by its query parameters."""
         return self._lookup("page", f"page:{kind}:{digest(params)}", (self._all, self._pages), self.page_ttl)
 
+    def page_bytes(
+        self, kind: str, params: Iterable[Any], load: Callable[[], tuple[list[Any], int]]
+    ) -> tuple[bytes, int]:
+        """A page's items as JSON bytes and its total: from the cache, else `load()`ed and stored."""
+        slot = self.page(kind, params)
+        if slot.body is not None:
+            return slot.body, int(slot.extra)
+        items, total = load()
+        body = dumps(items)
+        self.fill(slot, body, str(total))
+        return body, total
+
     def total(self, params: Iterable[Any]) -> Slot:
         """The size of a result set. Invalidated like pages, so it is exact; it lives as long as a detail
         (its TTL only bounds memory: nothing in a total lags)."""

@@ -13,6 +13,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DATA_DIR = Path("data")
 _DEV_SECRET_FILE = "jwt_secret.dev"
+OWASP_ARGON2_TIME_COST = 2
+OWASP_ARGON2_MEMORY_KIB = 19_456
 
 
 class Environment(StrEnum):
@@ -40,6 +42,11 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     password_min_length: int = Field(default=8, ge=8)
+    # argon2id cost of new password hashes (verification reads the cost from each hash). The default
+    # is OWASP's minimum, which production enforces; the simulator's backfill lowers it for its
+    # accounts, which share one published password anyway.
+    password_hash_time_cost: int = Field(default=2, ge=1, le=10)
+    password_hash_memory_kib: int = Field(default=19_456, ge=64, le=1_048_576)
     # About the thread pool's size, so concurrent requests do not open and close overflow connections.
     db_pool_size: int = Field(default=30, ge=1)
     db_echo: bool = False
@@ -108,6 +115,10 @@ class Settings(BaseSettings):
     # --- cache of product, shop, listing and search reads ---
     cache_detail_seconds: float = Field(default=30.0, ge=0, le=3600)
 
+    # --- analytics warehouse (pipelines/, warehouse/) ---
+    # The DuckDB file the pipelines write; readers open its published copy next to it.
+    warehouse_path: Path | None = None  # default: <data_dir>/warehouse.duckdb
+
     @field_validator("cors_origins", "ws_origins", "attachment_types", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
@@ -128,6 +139,8 @@ class Settings(BaseSettings):
             self.database_url = f"sqlite:///{(self.data_dir / 'store.db').as_posix()}"
         if self.attachments_dir is None:
             self.attachments_dir = self.data_dir / "attachments"
+        if self.warehouse_path is None:
+            self.warehouse_path = self.data_dir / "warehouse.duckdb"
         if self.auto_migrate is None:
             self.auto_migrate = self.environment is not Environment.production
         if self.jwt_secret is None:
@@ -136,6 +149,11 @@ class Settings(BaseSettings):
             self.jwt_secret = SecretStr(_dev_secret(self.data_dir))
         elif self.environment is Environment.production and len(self.jwt_secret.get_secret_value()) < 32:
             raise ValueError("STORE_JWT_SECRET must be at least 32 characters in production")
+        if self.environment is Environment.production and (
+            self.password_hash_time_cost < OWASP_ARGON2_TIME_COST
+            or self.password_hash_memory_kib < OWASP_ARGON2_MEMORY_KIB
+        ):
+            raise ValueError("password hashing below OWASP's argon2id minimum (t=2, 19 MiB) in production")
         return self
 
     @property

@@ -19,6 +19,7 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from api.catalog.models import Product
 from api.core.deps import Principal
@@ -52,21 +53,22 @@ def _rowcount(result: Any) -> int:
     return int(cast(CursorResult[Any], result).rowcount)
 
 
-def _shop_owner(db: Session, shop_id: int) -> int:
-    owner: int = db.execute(select(Shop.owner_id).where(Shop.id == shop_id)).scalar_one()
-    return owner
+def _visible(db: Session, principal: Principal, order_id: int) -> tuple[Order, int]:
+    """The order and its shop's owner, if the caller is its buyer, that owner or an admin; else 404."""
+    row = db.execute(
+        select(Order, Shop.owner_id).join(Shop, Shop.id == Order.shop_id).where(Order.id == order_id)
+    ).first()
+    if row is None:
+        raise NotFound("Order", order_id)
+    order, owner_id = row
+    if principal.is_admin or principal.user_id in (order.buyer_id, owner_id):
+        return order, int(owner_id)
+    raise NotFound("Order", order_id)
 
 
 def visible_order(db: Session, principal: Principal, order_id: int) -> Order:
     """The order, if the caller is its buyer, the owner of its shop or an admin; 404 for anyone else."""
-    order = db.get(Order, order_id)
-    if order is None:
-        raise NotFound("Order", order_id)
-    if principal.is_admin or order.buyer_id == principal.user_id:
-        return order
-    if _shop_owner(db, order.shop_id) == principal.user_id:
-        return order
-    raise NotFound("Order", order_id)
+    return _visible(db, principal, order_id)[0]
 
 
 def _items_by_order(db: Session, order_ids: list[int]) -> dict[int, list[OrderItemOut]]:
@@ -407,8 +409,7 @@ def _move(
 
     Returns the refreshed order, the status it left, the caller's side and the other party's user id."""
     s = uow.session
-    order = visible_order(s, principal, order_id)
-    owner_id = _shop_owner(s, order.shop_id)
+    order, owner_id = _visible(s, principal, order_id)
     side = (
         "buyer" if order.buyer_id == principal.user_id else "seller" if owner_id == principal.user_id else ""
     )
@@ -418,15 +419,19 @@ def _move(
     current = OrderStatus(order.status)
     if current not in move.sources:
         raise InvalidTransition("order", current.value, move.action)
+    changes = {"status": move.target.value, "updated_at": uow.now, move.stamp: uow.now, **(values or {})}
     result = s.execute(
         update(Order)
         .where(Order.id == order.id, Order.status == current.value)
-        .values(status=move.target.value, updated_at=uow.now, **{move.stamp: uow.now}, **(values or {}))
+        .values(**changes)
         .execution_options(synchronize_session=False)
     )
-    s.refresh(order)
     if _rowcount(result) == 0:  # a concurrent request moved it first
+        s.refresh(order)
         raise InvalidTransition("order", order.status, move.action)
+    # The row now holds exactly these values: set them on the loaded order instead of reading it again.
+    for name, value in changes.items():
+        set_committed_value(order, name, value)
     other = owner_id if side == "buyer" else order.buyer_id
     return order, current, side, other
 

@@ -52,7 +52,6 @@ from api.catalog.service import (
     sort_order,
 )
 from api.core.cache import ReadCache
-from api.core.responses import dumps
 from api.db.engine import EARTH_RADIUS_KM, Store
 from api.outbox.service import Uow
 from api.outbox.types import EventType
@@ -504,13 +503,7 @@ def search(db: Session, q: SearchQuery) -> tuple[list[dict[str, Any]], int]:
 def cached_search(cache: ReadCache, db: Session, q: SearchQuery) -> tuple[bytes, int]:
     """A search page as the JSON bytes of its items, and the total, through the read cache (the same
     entries as ReadCache.get/put with the key ("search", *q.model_dump().values()))."""
-    slot = cache.page("search", q.model_dump().values())
-    if slot.body is not None:
-        return slot.body, int(slot.extra)
-    items, total = search(db, q)
-    body = dumps(items)
-    cache.fill(slot, body, str(total))
-    return body, total
+    return cache.page_bytes("search", q.model_dump().values(), lambda: search(db, q))
 
 
 @dataclass(frozen=True)

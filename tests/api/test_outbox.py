@@ -5,7 +5,6 @@ import uuid
 import pytest
 from sqlalchemy import event, select
 
-from api.notifications.models import Notification
 from api.outbox.models import Event
 from api.outbox.service import MissingEventError, Uow
 from api.outbox.types import EventType
@@ -20,14 +19,15 @@ def test_failure_mid_request_leaves_neither_change_nor_event(api, store):
     shop = api.shop(owner)
     events_before = api.event_count()
 
-    def explode(*_args):
-        raise RuntimeError("disk full while writing the notification")
+    def explode(_conn, _cursor, statement, *_args):
+        if statement.lstrip().upper().startswith("INSERT INTO NOTIFICATIONS"):
+            raise RuntimeError("disk full while writing the notification")
 
-    event.listen(Notification, "before_insert", explode)
+    event.listen(store.engine, "before_cursor_execute", explode)
     try:
         resp = api.client.post(f"/api/shops/{shop['id']}/follow", headers=fan.headers)
     finally:
-        event.remove(Notification, "before_insert", explode)
+        event.remove(store.engine, "before_cursor_execute", explode)
     err = error(resp, 500, "INTERNAL_ERROR")
     assert "disk full" not in err["message"]  # internals do not leak
     assert api.count("shop_followers") == 0

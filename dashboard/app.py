@@ -1,0 +1,81 @@
+"""The dashboard's entry point and router: `streamlit run dashboard/app.py` (or `dashboard.run.serve`).
+
+Settings come from the store's one Settings object (STORE_* environment variables and .env); this is
+the only place that reads them. A visitor sees the sign-in page until they sign in; then the
+sections their role allows. Tests set STORE_* variables and clear `get_settings`' cache first."""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+
+import streamlit as st
+
+from api.core.clock import SystemClock
+from api.core.settings import Settings, get_settings
+from dashboard import access
+from dashboard.context import CONTEXT_KEY, VIEWER_KEY, PageContext, signed_in
+from dashboard.data.engine import read_only_engine
+from dashboard.data.store_reads import StoreReads
+from dashboard.sections import sign_in
+
+SECTIONS = Path(__file__).parent / "sections"
+SIGNED_OUT_NOTICE = "signed_out_notice"
+
+
+@st.cache_resource(show_spinner=False)
+def store_reads(database_url: str, _settings: Settings) -> StoreReads:
+    """One read-only engine per database for the whole process, shared by every session."""
+    return StoreReads(read_only_engine(_settings))
+
+
+def sign_out(notice: str | None = None) -> None:
+    for key in (VIEWER_KEY, CONTEXT_KEY):
+        st.session_state.pop(key, None)
+    if notice:
+        st.session_state[SIGNED_OUT_NOTICE] = notice
+
+
+def sidebar(ctx: PageContext) -> None:
+    viewer = ctx.viewer
+    with st.sidebar:
+        st.markdown(f"**{viewer.username}** · {viewer.role}")
+        if viewer.shops:
+            st.caption("Shops: " + ", ".join(s.name for s in viewer.shops))
+        if st.button("Sign out", key="sign_out"):
+            sign_out()
+            st.rerun()
+
+
+def main() -> None:
+    st.set_page_config(page_title="Crypto Store dashboard", page_icon=":material/monitoring:", layout="wide")
+    settings = get_settings()
+    reads = store_reads(settings.database_url, settings)
+
+    viewer = signed_in()
+    if viewer is not None:
+        viewer = access.refresh(reads, viewer)
+        if viewer is None:
+            sign_out("Your account can no longer open the dashboard: sign in again.")
+
+    if viewer is None:
+        notice = st.session_state.pop(SIGNED_OUT_NOTICE, None)
+        if notice:
+            st.warning(notice)
+        page = st.Page(partial(sign_in.render, reads, settings), title="Sign in", url_path="sign-in")
+        st.navigation([page], position="hidden").run()
+        return
+
+    ctx = PageContext(settings=settings, reads=reads, clock=SystemClock(), viewer=viewer)
+    st.session_state[VIEWER_KEY] = viewer
+    st.session_state[CONTEXT_KEY] = ctx
+    sidebar(ctx)
+    pages = [
+        st.Page(SECTIONS / "overview.py", title="Overview", icon=":material/dashboard:", default=True),
+        st.Page(SECTIONS / "realtime.py", title="Real-time", icon=":material/bolt:", url_path="realtime"),
+    ]
+    st.navigation(pages).run()
+
+
+if __name__ == "__main__":  # Streamlit runs the entry script as __main__
+    main()

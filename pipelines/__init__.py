@@ -1,0 +1,1 @@
+"""Dagster project: loads the store into the warehouse (and, later, builds the marts)."""

@@ -1,0 +1,1 @@
+"""Extract-load of the store (outbox events and entity snapshots) into the warehouse's raw schema."""

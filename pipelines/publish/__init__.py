@@ -1,0 +1,1 @@
+"""Publishing the warehouse to its readers."""
