@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from rich.console import Console
@@ -758,11 +758,11 @@ class _SqliteWriter(_Writer):
         triggers = conn.execute(
             text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'products'")
         ).all()
-        for name, sql in fts:
+        for name, sql in cast("list[tuple[str, str]]", fts):
             flat = sql.replace(" ", "").replace('"', "'").lower()
             if "content='products'" not in flat:
                 continue  # not over products, or keeps its own copy: its triggers stay on
-            mine = [(n, s) for n, s in triggers if name in s]
+            mine = [(n, s) for n, s in cast("list[tuple[str, str]]", triggers) if name in s]
             insert = [s for _n, s in mine if re.search(r"AFTER\s+INSERT\s+ON\s+\"?products", s, re.I)]
             where = None
             if insert:
@@ -811,7 +811,7 @@ class _SqliteWriter(_Writer):
                 conn.execute(tbl.insert(), chunk)
                 n += len(chunk)
                 progress.update(task, advance=len(chunk))
-            for _name, sql in indexes:
+            for _name, sql in cast("list[tuple[str, str]]", indexes):
                 conn.execute(text(sql))
         return n
 
@@ -967,7 +967,7 @@ def has_data(url: str, spec: BulkSpec) -> bool:
     engine = create_engine(url)
     try:
         with engine.connect() as conn:
-            counts = {
+            counts: dict[str, int] = {
                 t: conn.execute(text(f'SELECT count(*) FROM "{t}"')).scalar_one()
                 for t in ("users", "shops", "products", "product_views")
             }

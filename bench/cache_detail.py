@@ -97,7 +97,7 @@ def catalogue(url: str) -> tuple[list[int], str]:
             ids = [
                 int(r[0]) for r in conn.execute(text("SELECT id FROM products WHERE is_active ORDER BY id"))
             ]
-            email = conn.execute(
+            email: str = conn.execute(
                 text("SELECT email FROM users WHERE role = 'admin' AND is_active ORDER BY id LIMIT 1")
             ).scalar_one()
     finally:

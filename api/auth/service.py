@@ -108,7 +108,7 @@ def login(uow: Uow, settings: Settings, body: LoginIn) -> TokenOut:
         uow.commit()
         raise Unauthorized("Invalid email or password", code="INVALID_CREDENTIALS")
     if not verify_password(user.password_hash, body.password) or not user.is_active:
-        failed = s.execute(_FAILED, {"uid": user.id}).scalar_one()
+        failed: int = s.execute(_FAILED, {"uid": user.id}).scalar_one()
         reason = "inactive" if user.is_active is False else "bad_password"
         uow.emit(
             EventType.user_login_failed,
@@ -121,7 +121,7 @@ def login(uow: Uow, settings: Settings, body: LoginIn) -> TokenOut:
         raise Unauthorized("Invalid email or password", code="INVALID_CREDENTIALS")
     refresh = new_opaque_token()
     device_info = _device_info(body.device_info, uow.user_agent)
-    session_id = s.execute(
+    session_id: int = s.execute(
         _NEW_SESSION,
         {
             "user_id": user.id,

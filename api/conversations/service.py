@@ -394,7 +394,7 @@ def post_message(
         "read_at": None,
         "created_at": uow.now,
     }
-    message_id = s.execute(_INSERT_MESSAGE, fields).scalar_one()
+    message_id: int = s.execute(_INSERT_MESSAGE, fields).scalar_one()
     msg = Message(id=message_id, **fields)  # transient: the row is written, this is its value
     uow.emit(
         EventType.message_sent,

@@ -118,6 +118,9 @@ class Settings(BaseSettings):
     # --- analytics warehouse (pipelines/, warehouse/) ---
     # The DuckDB file the pipelines write; readers open its published copy next to it.
     warehouse_path: Path | None = None  # default: <data_dir>/warehouse.duckdb
+    # The production target: a PostgreSQL database (e.g. postgresql://user@host/warehouse) holding the
+    # same raw, staging, intermediate and marts schemas. Unset: the DuckDB file above.
+    warehouse_url: str | None = None
 
     @field_validator("cors_origins", "ws_origins", "attachment_types", mode="before")
     @classmethod

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, case, func, select, update
 from sqlalchemy.orm import Session
@@ -68,7 +68,7 @@ _INSERT_NOTE = _NOTES.insert().returning(_NOTES.c.id)
 
 def enabled_channels(session: Session, user_id: int, ntype: NotificationType) -> set[Channel]:
     """The channels this type is on for: all of them, minus those the user turned off."""
-    off = set(session.execute(_OFF, {"uid": user_id, "type": ntype.value}).scalars())
+    off: set[str] = set(session.execute(_OFF, {"uid": user_id, "type": ntype.value}).scalars())
     return {c for c in Channel if c.value not in off}
 
 
@@ -468,7 +468,7 @@ def delivery_stats(db: Session, settings: Settings, now: datetime) -> DeliverySt
             n, a = attempts.get(channel, (0, 0))
             attempts[channel] = (n + count, a + int(attempt_sum))
     hour, day = now - timedelta(hours=1), now - timedelta(days=1)
-    for channel, last_hour, last_day in db.execute(
+    recent = db.execute(
         select(
             D.channel,
             func.coalesce(func.sum(case((D.delivered_at >= hour, 1), else_=0)), 0),
@@ -476,7 +476,8 @@ def delivery_stats(db: Session, settings: Settings, now: datetime) -> DeliverySt
         )
         .where(D.status == DeliveryStatus.delivered.value, D.delivered_at >= day)
         .group_by(D.channel)
-    ):
+    ).all()
+    for channel, last_hour, last_day in cast("list[tuple[str, int, int]]", recent):
         st = stats.setdefault(channel, ChannelStatsOut())
         st.delivered_last_hour, st.delivered_last_day = int(last_hour), int(last_day)
         total.delivered_last_hour += int(last_hour)

@@ -468,7 +468,7 @@ def search(db: Session, q: SearchQuery) -> tuple[list[dict[str, Any]], int]:
             fts5_query(words) if dialect == "sqlite" else tsquery(words)
         )
     if q.geo and words:
-        near_ids = list(
+        near_ids: list[int] = list(
             db.connection().execute(_near_ids_statement(lon_ranges, q.delivery is not None), params).scalars()
         )
         if not near_ids:

@@ -29,7 +29,7 @@ def track_view(uow: Uow, body: ViewIn) -> ViewOut:
     if bumped is None:
         raise NotFound("Product", body.product_id)
     # Core, not the ORM's unit of work: the busiest write of the store, and nothing reads the row back.
-    view_id = s.execute(
+    view_id: int = s.execute(
         _INSERT_VIEW,
         {
             "product_id": body.product_id,
