@@ -8,7 +8,7 @@ setup:  ## install uv, the locked Python packages, and start PostgreSQL and Redi
 
 lint: setup
 	$(RUN) ruff check .
-	$(RUN) ruff format --check api tests simulator dashboard pipelines warehouse bench
+	$(RUN) ruff format --check api tests simulator dashboard pipelines warehouse bench ml
 	$(RUN) mypy
 
 test: lint  ## lint, type-check, then the whole suite on SQLite and PostgreSQL

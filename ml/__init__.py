@@ -1,0 +1,1 @@
+"""Training, evaluation and scoring as plain functions over dataframes."""
