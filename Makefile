@@ -2,7 +2,7 @@
 UV ?= python3 -m uv
 RUN = $(UV) run --frozen
 
-.PHONY: setup test lint demo api migrate bench bench-realtime bench-simulator docs
+.PHONY: setup test lint demo api migrate bench bench-realtime bench-simulator bench-pipeline bench-freshness docs
 setup:  ## install uv, the locked Python packages, and start PostgreSQL and Redis if needed
 	bash .ci/setup
 
@@ -29,6 +29,12 @@ bench-realtime: setup  ## issue 3 targets: 1000 sockets at 500 msg/s, call set-u
 
 bench-simulator: setup  ## issue 4 targets: backfill requests/s, the demo profile's data time (add BENCH_ARGS=--main-job)
 	$(RUN) python -m bench.simulator $(BENCH_ARGS)
+
+bench-pipeline: setup  ## issue 5 targets: store → warehouse events/s on both stores and warehouses, against dlt (BENCH_ARGS=--events 1000000 for a quick run)
+	$(RUN) python -m bench.pipeline $(BENCH_ARGS)
+
+bench-freshness: setup  ## issue 5 target: an order placed through the API visible in mart_shop_daily, with the sensor running
+	$(RUN) python -m bench.freshness $(BENCH_ARGS)
 
 docs: setup  ## regenerate docs/events.md from the outbox's event catalogue
 	$(RUN) python -m api.outbox.doc

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import time
 from typing import Annotated
 
@@ -24,6 +26,13 @@ def api(host: str = "127.0.0.1", port: int = 8000, workers: int = 1, reload: boo
     import uvicorn
 
     settings = get_settings()
+    if workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        # Each worker records its own request metrics; prometheus_client adds them up from files in
+        # this directory, which must be set before the workers import it and emptied at each start.
+        prom_dir = settings.data_dir / "prometheus"
+        shutil.rmtree(prom_dir, ignore_errors=True)
+        prom_dir.mkdir(parents=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(prom_dir.resolve())
     console.print(
         f"[bold]Store API[/] on http://{host}:{port}  (docs: /docs, database: "
         f"{settings.database_url.split('@')[-1]})"

@@ -14,6 +14,8 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from api import __version__
 from api.alerts.router import router as alerts_router
+from api.analytics.cache import AnalyticsCache
+from api.analytics.router import router as analytics_router
 from api.auth import service as auth_service
 from api.auth.router import admin_router, sessions_router
 from api.auth.router import router as auth_router
@@ -34,6 +36,9 @@ from api.core.settings import Settings, get_settings
 from api.db.engine import Store, wal_checkpoint
 from api.db.migrate import upgrade
 from api.health.router import router as health_router
+from api.metrics.recorder import RequestMetrics
+from api.metrics.router import router as metrics_router
+from api.metrics.service import WarehouseCollector
 from api.notifications.delivery import run_delivery_worker
 from api.notifications.router import router as notifications_router
 from api.orders.router import router as orders_router
@@ -162,7 +167,16 @@ def create_app(
             allow_headers=["*"],
             expose_headers=["X-Request-ID"],
         )
-    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+    # Request metrics (GET /metrics, /api/metrics) from the middleware's timing; analytics answers
+    # cached per published warehouse.
+    app.state.request_metrics = RequestMetrics()
+    app.state.warehouse_collector = WarehouseCollector(settings)
+    app.state.analytics_cache = AnalyticsCache()
+    app.add_middleware(
+        RequestContextMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        observe=app.state.request_metrics.observe,
+    )
 
     for router in (
         # The hot read paths first: routes are matched in order.
@@ -183,6 +197,8 @@ def create_app(
         calls_router,
         cache_router,
         realtime_router,
+        analytics_router,
+        metrics_router,
     ):
         app.include_router(router)
     return app

@@ -1,6 +1,7 @@
-"""Run the ingest in this process, for a command line: `run_pipeline(settings, on_progress=...)`, and
-the Dagster instance of a data dir (`instance_for`, `dagster_home`) that records runs where the UI sees
-them."""
+"""Run the pipeline in this process, for a command line: `run_pipeline(settings, on_progress=...)` loads
+the store, checks the raw layer, builds the dbt models with their tests, checks the marts and publishes
+the read snapshot, on whichever warehouse `settings` names (DuckDB file or PostgreSQL). Also the Dagster
+instance of a data dir (`instance_for`, `dagster_home`) that records runs where the UI sees them."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from dagster._core.utils import make_new_run_id
 
 from api.core.settings import Settings
 from pipelines.definitions import build_definitions
-from pipelines.ingest.schedules import INGEST_JOB
+from pipelines.ingest.schedules import REFRESH_JOB
 
 # The instance's configuration, for `dagster dev` run from the repository root with DAGSTER_HOME unset.
 ROOT_DAGSTER_YAML = Path(__file__).resolve().parents[1] / "dagster.yaml"
@@ -141,12 +142,15 @@ def run_pipeline(
     *,
     on_progress: Callable[[Progress], None] | None = None,
     instance: DagsterInstance | None = None,
-    console_log_level: str = "WARNING",
+    console_log_level: str = "ERROR",
+    job: str = REFRESH_JOB,
 ) -> PipelineSummary:
-    """Materialize every ingest asset (and run its checks) in this process with resources from
-    `settings`. Failures are reported in the summary, not raised. Pass `instance_for(settings)` to record
-    the run where the Dagster UI sees it; by default the run is kept in memory."""
-    job = build_definitions(settings, retries=False).resolve_job_def(INGEST_JOB)
+    """Run `job` (by default the whole refresh: every ingest asset, the dbt build, every check, the
+    publish) in this process with resources from `settings`. Failures are reported in the summary, not
+    raised; a failed step or blocking check skips what is downstream of it. Pass
+    `instance_for(settings)` to record the run where the Dagster UI sees it; by default the run is kept
+    in memory. `job="ingest"` loads and publishes without building the dbt models."""
+    job_def = build_definitions(settings, retries=False, echo_dbt_logs=False).resolve_job_def(job)
     run_id = make_new_run_id()
     materialized: dict[str, dict[str, Any]] = {}
     checks: dict[str, bool] = {}
@@ -170,7 +174,7 @@ def run_pipeline(
     started = time.perf_counter()
     try:
         active.add_event_listener(run_id, listen)
-        result = job.execute_in_process(
+        result = job_def.execute_in_process(
             # The caller shows progress; Dagster's own console lines would only duplicate it.
             run_config={"loggers": {"console": {"config": {"log_level": console_log_level}}}},
             instance=active,

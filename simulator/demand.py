@@ -12,7 +12,7 @@ import random
 from dataclasses import dataclass
 from datetime import date
 
-# Monday .. Sunday: weekends sell more.
+# Indexed by date.toordinal() % 7, i.e. Sunday .. Saturday: Friday and Saturday sell most.
 WEEKLY = (0.9, 0.85, 0.9, 0.95, 1.05, 1.25, 1.2)
 MAX_PURCHASE = 0.9
 

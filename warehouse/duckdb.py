@@ -31,6 +31,8 @@ WRITE_WAIT_SECONDS = 60.0
 # Readers only ever wait for a reader-side race (e.g. a first snapshot being published), briefly.
 READ_WAIT_SECONDS = 2.0
 _RETRY_SLEEP = 0.05
+# The catalog name a reader's snapshot is attached under.
+SNAPSHOT_CATALOG = "warehouse"
 
 
 class WarehouseUnavailable(RuntimeError):
@@ -84,15 +86,47 @@ def connect_read(path: Path, *, wait_seconds: float = READ_WAIT_SECONDS) -> duck
 
 
 @contextmanager
+def open_snapshot(
+    snapshot: Path, *, wait_seconds: float = READ_WAIT_SECONDS
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The published snapshot file as it is now, attached read-only in an in-memory DuckDB of its own.
+
+    Not `duckdb.connect(snapshot)`: DuckDB keeps one database instance per path in a process, and a
+    connect to a path another connection of the process still has open returns that instance, i.e. the
+    file the path named when it was opened: with overlapping requests a process would keep reading an
+    old snapshot after every publish. ATTACH in a fresh in-memory database opens the file the path names
+    now."""
+    if not snapshot.exists():
+        raise WarehouseUnavailable(f"no warehouse at {snapshot}: run the pipeline first")
+    path = str(snapshot).replace("'", "''")
+    deadline = time.monotonic() + wait_seconds
+    conn = duckdb.connect()
+    try:
+        conn.execute("SET TimeZone = 'UTC'")  # days are UTC days, as for the writer
+        while True:
+            try:
+                conn.execute(f"ATTACH '{path}' AS {SNAPSHOT_CATALOG} (READ_ONLY)")
+                break
+            except duckdb.Error as exc:
+                # A snapshot is a whole file swapped in by rename: an open that failed (gone for a
+                # moment, or the rare failed metadata read seen once on CI) is retried briefly.
+                if time.monotonic() >= deadline:
+                    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                    raise WarehouseUnavailable(f"cannot open {snapshot} ({first})") from exc
+                time.sleep(_RETRY_SLEEP)
+        conn.execute(f"USE {SNAPSHOT_CATALOG}")
+        yield conn
+    finally:
+        conn.close()
+
+
+@contextmanager
 def read_connection(location: WarehouseLocation) -> Iterator[duckdb.DuckDBPyConnection]:
     """A short-lived read-only connection to the published snapshot: never blocked by, and never
     blocking, a pipeline run. Open one per request or page render; a connection held open keeps
     showing the snapshot it opened."""
-    conn = connect_read(location.snapshot)
-    try:
+    with open_snapshot(location.snapshot) as conn:
         yield conn
-    finally:
-        conn.close()
 
 
 def _wait_until_closed(path: Path, timeout: float = 5.0) -> None:

@@ -1,10 +1,12 @@
-"""Pure ASGI middleware: request id, body size limit, and the last-resort 500 in the envelope."""
+"""Pure ASGI middleware: request id, body size limit, the last-resort 500 in the envelope, and the
+request's timing handed to an observer (the request metrics, see api/metrics/recorder.py)."""
 
 from __future__ import annotations
 
 import re
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -21,12 +23,15 @@ _VALID_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 # enforces the exact file limit while it streams.
 _UPLOAD_PATH = re.compile(r"^/api/conversations/\d+/attachments/?$")
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
+# Called once per HTTP request with its scope (holding the matched route), status and seconds taken.
+Observer = Callable[[Scope, int, float], None]
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, observe: Observer | None = None) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.observe = observe
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -92,7 +97,13 @@ class RequestContextMiddleware:
                 await _send_error(send_with_id, 500, "INTERNAL_ERROR", "Internal server error", None)
         finally:
             request_id_var.reset(token)
-            elapsed_ms = (time.perf_counter() - started) * 1000
+            elapsed = time.perf_counter() - started
+            if self.observe is not None:
+                try:
+                    self.observe(scope, status["code"], elapsed)
+                except Exception:  # metrics must never cost a request its answer
+                    log.exception("request_metrics_failed", path=scope.get("path"))
+            elapsed_ms = elapsed * 1000
             if status["code"] >= 500:
                 log.warning(
                     "request",

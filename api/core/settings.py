@@ -115,6 +115,10 @@ class Settings(BaseSettings):
     # --- cache of product, shop, listing and search reads ---
     cache_detail_seconds: float = Field(default=30.0, ge=0, le=3600)
 
+    # --- system metrics: GET /metrics (Prometheus text) for the scraper ---
+    metrics_enabled: bool = True
+    metrics_token: SecretStr | None = None  # when set, /metrics needs `Authorization: Bearer <token>`
+
     # --- analytics warehouse (pipelines/, warehouse/) ---
     # The DuckDB file the pipelines write; readers open its published copy next to it.
     warehouse_path: Path | None = None  # default: <data_dir>/warehouse.duckdb

@@ -2,26 +2,32 @@
 # No `from __future__ import annotations` here: Dagster reads the parameter annotations (context,
 # resources) at decoration time and needs them as real types.
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from dagster import (
     AssetExecutionContext,
     AssetsDefinition,
+    FreshnessPolicy,
     MaterializeResult,
     asset,
 )
 
-from pipelines.ingest.load import load_events, load_snapshot
 from pipelines.ingest.resources import StoreResource, WarehouseResource
 from pipelines.ingest.tables import SNAPSHOT_TABLES
 
 GROUP = "ingest"
 LOG_EVERY_ROWS = 500_000
+# The new-events sensor loads within a minute of any activity: a quiet quarter of an hour is worth a
+# look (a quiet store, or the sensor stopped), an hour means the loads stopped or keep failing.
+RAW_EVENTS_FRESHNESS = FreshnessPolicy.time_window(
+    fail_window=timedelta(hours=1), warn_window=timedelta(minutes=15)
+)
 
 
 @asset(
     group_name=GROUP,
-    kinds={"duckdb"},
+    kinds={"duckdb", "postgres"},
+    freshness_policy=RAW_EVENTS_FRESHNESS,
     description="The store's outbox `events`, appended incrementally to raw.events (deduplicated on "
     "event_id; the high-water mark advances in the same transaction as the rows).",
 )
@@ -35,10 +41,8 @@ def raw_events(
             logged[0] = rows_read
             context.log.info(f"read {rows_read:,} events")
 
-    with store.engine() as engine, warehouse.connect() as wh:
-        result = load_events(
-            engine,
-            wh,
+    with warehouse.target(store.database_url) as target:
+        result = target.load_events(
             now=datetime.now(UTC),
             batch_rows=store.batch_rows,
             lookback_ids=store.lookback_ids,
@@ -65,14 +69,14 @@ def snapshot_asset(table: str) -> AssetsDefinition:
     @asset(
         name=f"raw_{table}",
         group_name=GROUP,
-        kinds={"duckdb"},
+        kinds={"duckdb", "postgres"},
         description=f"Snapshot of the store's `{table}` table in raw.{table}, replaced atomically.",
     )
     def _snapshot(
         context: AssetExecutionContext, store: StoreResource, warehouse: WarehouseResource
     ) -> MaterializeResult[None]:
-        with store.engine() as engine, warehouse.connect() as wh:
-            result = load_snapshot(engine, wh, table, now=datetime.now(UTC), batch_rows=store.batch_rows)
+        with warehouse.target(store.database_url) as target:
+            result = target.load_snapshot(table, now=datetime.now(UTC), batch_rows=store.batch_rows)
         context.log.info(f"raw.{table}: {result.rows:,} rows in {result.seconds:.2f}s")
         return MaterializeResult(metadata={"rows": result.rows, "seconds": round(result.seconds, 3)})
 

@@ -1,60 +1,49 @@
-"""The ingest against real stores (SQLite and PostgreSQL) and a real DuckDB file: what lands in the
-warehouse equals the store, reruns and crashes neither lose nor duplicate an event."""
+"""The ingest against real stores (SQLite and PostgreSQL) and real warehouses (a DuckDB file and a
+PostgreSQL database), through the one entry point the pipelines use (`open_target`): what lands in the
+warehouse equals what the store itself reads back, reruns neither lose nor duplicate an event.
+Crashes in a killed process: tests/pipelines/test_crash.py."""
 
 from __future__ import annotations
 
+import json
 import threading
-from datetime import UTC, datetime
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import duckdb
-import pytest
-from dagster import AssetCheckResult
-from sqlalchemy import text
+from sqlalchemy import insert, select, text, update
 
 from api.core.settings import Settings
-from pipelines.ingest.checks import raw_events_match_store_count
-from pipelines.ingest.extract import create_source_engine
-from pipelines.ingest.load import load_events, load_snapshot
-from pipelines.ingest.resources import StoreResource, WarehouseResource
+from api.db.registry import metadata
+from pipelines.ingest.load import load_events
+from pipelines.ingest.results import LoadHooks
 from pipelines.ingest.tables import SNAPSHOT_TABLES
-from pipelines.run import Progress, run_pipeline
+from pipelines.ingest.targets import open_target
 from tests.api.test_orders import market, place
 from tests.helpers import Api, data
+from tests.warehouse.targets import target_settings, wh_rows, wh_value
 from warehouse.duckdb import connect_write, read_connection
+from warehouse.postgres import read_connection as pg_read_connection
 from warehouse.queries import load_status, raw_table_counts
-from warehouse.settings import WarehouseLocation, warehouse_location
+from warehouse.settings import warehouse_location
+
+__all__ = ["target_settings"]  # the fixture, imported for pytest
+
+EVENTS = metadata.tables["events"]
+PRODUCTS = metadata.tables["products"]
+ORDERS = metadata.tables["orders"]
 
 
-class Crash(RuntimeError):
-    pass
-
-
-def _crash() -> None:
-    raise Crash("killed before commit")
-
-
-def _location(settings: Settings) -> WarehouseLocation:
-    return warehouse_location(settings)
-
-
-def _store_rows(api: Api, sql: str) -> list[Any]:
-    with api.store.read() as db:
-        return list(db.execute(text(sql)))
-
-
-def _wh_rows(settings: Settings, sql: str) -> list[Any]:
-    with read_connection(_location(settings)) as conn:
-        return conn.execute(sql).fetchall()
-
-
-def _activity(api: Api) -> None:
-    """Sign-ups, a shop with products, an order paid: a few dozen events across several tables."""
+def _activity(api: Api) -> Any:
+    """Sign-ups, a shop with products, an order paid, a follow: a few dozen events across tables."""
     m = market(api)
     order = data(place(api, m.buyer, [(m.p1["id"], 2), (m.p2["id"], 1)]), 201)
     data(api.client.put(f"/api/orders/{order['id']}/pay", json=None, headers=m.buyer.headers))
     data(api.client.post(f"/api/shops/{m.shop['id']}/follow", headers=m.buyer.headers))
+    return m
 
 
 def _more_activity(api: Api) -> None:
@@ -62,200 +51,304 @@ def _more_activity(api: Api) -> None:
     api.product(seller, api.shop(seller)["id"], price="0.10000001")
 
 
-def _run(settings: Settings, progress: list[Progress] | None = None) -> Any:
-    summary = run_pipeline(settings, on_progress=progress.append if progress is not None else None)
-    assert summary.success, summary.failures
-    assert summary.checks == {"raw_events_unique_event_id": True, "raw_events_match_store_count": True}
-    return summary
+def _load_all(settings: Settings, **kwargs: Any) -> Any:
+    with open_target(settings) as target:
+        result = target.load_events(**kwargs)
+        for name in SNAPSHOT_TABLES:
+            target.load_snapshot(name)
+        target.publish()
+    return result
 
 
-def test_a_run_copies_every_event_and_entity_exactly(api: Api, settings: Settings) -> None:
+def _store(api: Api, sql: str) -> list[tuple[Any, ...]]:
+    with api.store.read() as db:
+        return [tuple(r) for r in db.execute(text(sql))]
+
+
+def _store_event(api: Api, *, occurred_at: datetime, request_id: str | None, **payload: Any) -> str:
+    """An outbox row written with the store's own column types, as the API writes them."""
+    event_id = str(uuid.uuid4())
+    with api.store.engine.begin() as conn:
+        conn.execute(
+            insert(EVENTS).values(
+                event_id=event_id,
+                event_type="product.viewed",
+                schema_version=1,
+                occurred_at=occurred_at,
+                recorded_at=datetime.now(UTC),
+                actor_user_id=None,
+                entity_type="product_view",
+                entity_id=1,
+                shop_id=None,
+                product_id=None,
+                order_id=None,
+                request_id=request_id,
+                payload=payload,
+            )
+        )
+    return event_id
+
+
+def test_a_load_copies_every_event_and_entity_exactly(api: Api, target_settings: Settings) -> None:
     _activity(api)
-    progress: list[Progress] = []
-    summary = _run(settings, progress)
+    loaded = _load_all(target_settings)
 
-    store_events = _store_rows(api, "SELECT event_id, event_type FROM events ORDER BY id")
-    wh_events = _wh_rows(settings, "SELECT event_id, event_type FROM raw.events ORDER BY id")
-    assert [tuple(r) for r in wh_events] == [tuple(r) for r in store_events]
-    assert summary.materialized["raw_events"]["rows_loaded"] == len(store_events) > 10
+    store_events = api.events()
+    wh_events = wh_rows(
+        target_settings,
+        "SELECT id, event_id, event_type, occurred_at, recorded_at, actor_user_id, shop_id, request_id, "
+        "CAST(payload AS VARCHAR) FROM raw.events ORDER BY id",
+    )
+    assert loaded.rows_loaded == len(store_events) == len(wh_events) > 10
+    for event, row in zip(store_events, wh_events, strict=True):
+        assert row[:3] == (event.id, event.event_id, event.event_type)
+        # Aware UTC times, to the microsecond; the payload intact.
+        assert row[3] == event.occurred_at and row[4] == event.recorded_at
+        assert row[3].utcoffset() == timedelta(0)
+        assert row[5:8] == (event.actor_user_id, event.shop_id, event.request_id)
+        assert json.loads(row[8]) == event.payload
 
-    with read_connection(_location(settings)) as conn:
+    for table in SNAPSHOT_TABLES:
+        assert wh_value(target_settings, f"SELECT count(*) FROM raw.{table}") == api.count(table), table
+    columns = {
+        r[0]
+        for r in wh_rows(
+            target_settings,
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = 'raw' AND table_name = 'users'",
+        )
+    }
+    assert "password_hash" not in columns and "email" in columns
+    # Money arrives exact, as DECIMAL(20, 8) / NUMERIC(20, 8).
+    prices = wh_rows(target_settings, "SELECT price FROM raw.products ORDER BY id")
+    assert [p for (p,) in prices] == [Decimal("25.00000000"), Decimal("4.50000000")]
+    assert wh_rows(target_settings, "SELECT total_amount FROM raw.orders") == [(Decimal("54.50000000"),)]
+    with api.store.read() as db:
+        store_paid_at: datetime = db.execute(select(ORDERS.c.paid_at)).scalar_one()
+    assert wh_value(target_settings, "SELECT paid_at FROM raw.orders") == store_paid_at is not None
+
+    state = wh_rows(
+        target_settings, "SELECT high_water_mark, source_count, rows_total, rows_loaded FROM meta.load_state"
+    )
+    n = len(store_events)
+    assert state == [(store_events[-1].id, n, n, n)]
+    snapshots = dict(wh_rows(target_settings, "SELECT table_name, row_count FROM meta.snapshots"))
+    assert snapshots == {t: api.count(t) for t in SNAPSHOT_TABLES}
+
+
+def test_the_duckdb_readers_see_the_published_load(api: Api, settings: Settings) -> None:
+    _activity(api)
+    _load_all(settings)
+    with read_connection(warehouse_location(settings)) as conn:
         counts = raw_table_counts(conn)
         status = load_status(conn)
-        columns = {r[0] for r in conn.execute("DESCRIBE raw.users").fetchall()}
-        wh_prices = conn.execute("SELECT id, price FROM raw.products ORDER BY id").fetchall()
-        wh_totals = conn.execute("SELECT id, total_amount FROM raw.orders ORDER BY id").fetchall()
-    for table in SNAPSHOT_TABLES:
-        assert counts[table] == api.count(table), table
-    assert counts["events"] == len(store_events)
-    assert status.high_water_mark == _store_rows(api, "SELECT max(id) FROM events")[0][0]
-    assert {s.table_name: s.row_count for s in status.snapshots} == {t: api.count(t) for t in SNAPSHOT_TABLES}
-    assert "password_hash" not in columns and "email" in columns
-    # Money arrives exact, as DECIMAL(20, 8).
-    assert [p for _, p in wh_prices] == [Decimal("25.00000000"), Decimal("4.50000000")]
-    assert wh_totals[0][1] == Decimal("54.50000000")
-
-    kinds = {(p.kind, p.step) for p in progress}
-    assert ("materialized", "raw_events") in kinds and ("materialized", "warehouse_snapshot") in kinds
-    assert ("check", "raw_events_unique_event_id") in kinds
+    assert counts == {**{t: api.count(t) for t in SNAPSHOT_TABLES}, "events": api.event_count()}
+    assert status.high_water_mark == _store(api, "SELECT max(id) FROM events")[0][0]
+    assert status.source_count == api.event_count()
 
 
-def test_a_rerun_adds_nothing_and_new_events_alone_are_added(api: Api, settings: Settings) -> None:
+def test_money_arrives_as_the_store_reads_it(api: Api, target_settings: Settings) -> None:
+    """SQLite keeps money written as text in a NUMERIC column as a REAL when it looks like one, and its
+    own REAL-to-text conversion keeps 15 digits: 12345678.12345678 would arrive as 12345678.1234568.
+    The warehouse must hold what the store's Money type reads back."""
+    m = _activity(api)
+    tricky = ["12345678.12345678", "99999999.99999999", "0.00000001", "123456789012.12345678", "7", "0.3"]
+    for price in tricky:
+        with api.store.engine.begin() as conn:
+            conn.execute(update(PRODUCTS).where(PRODUCTS.c.id == m.p1["id"]).values(price=Decimal(price)))
+        with api.store.read() as db:
+            expected: Decimal = db.execute(
+                select(PRODUCTS.c.price).where(PRODUCTS.c.id == m.p1["id"])
+            ).scalar_one()
+        with open_target(target_settings) as target:
+            target.load_snapshot("products")
+        got = wh_value(target_settings, f"SELECT price FROM raw.products WHERE id = {m.p1['id']}")
+        assert got == expected, price
+        if price != "123456789012.12345678":  # 20 digits: SQLite's REAL keeps about 16
+            assert got == Decimal(price), price
+
+
+def test_a_nullable_text_column_null_in_the_first_batch_is_typed_right(
+    api: Api, target_settings: Settings
+) -> None:
+    """The ADBC SQLite driver types a column from its first batch: a first batch with only NULL
+    request_ids would type the column as integers and fail on the first text value."""
+    start = datetime(2025, 3, 1, tzinfo=UTC)
+    for i in range(5):
+        _store_event(api, occurred_at=start + timedelta(minutes=i), request_id=None, n=i)
+    later = _store_event(api, occurred_at=start, request_id="req-abc", n=99, note="text after nulls")
+    result = _load_all(target_settings, batch_rows=2)
+    assert result.rows_loaded == 6
+    rows = wh_rows(target_settings, "SELECT event_id, request_id FROM raw.events ORDER BY id")
+    assert [r[1] for r in rows] == [None] * 5 + ["req-abc"]
+    assert rows[-1][0] == later
+
+
+def test_a_rerun_adds_nothing_and_new_events_alone_are_added(api: Api, target_settings: Settings) -> None:
     _activity(api)
-    first = _run(settings)
-    again = _run(settings)
-    assert again.materialized["raw_events"]["rows_loaded"] == 0
-    assert again.materialized["raw_events"]["rows_total"] == first.materialized["raw_events"]["rows_total"]
+    first = _load_all(target_settings)
+    again = _load_all(target_settings)
+    assert again.rows_loaded == 0 and again.rows_total == first.rows_total == api.event_count()
+    assert again.high_water_mark == first.high_water_mark
 
-    (before,) = _store_rows(api, "SELECT max(id) FROM events")[0]
+    (before,) = _store(api, "SELECT max(id) FROM events")[0]
     _more_activity(api)
-    new_ids = [r[0] for r in _store_rows(api, f"SELECT event_id FROM events WHERE id > {before}")]
+    new_ids = sorted(r[0] for r in _store(api, f"SELECT event_id FROM events WHERE id > {before}"))
     assert new_ids
-    third = _run(settings)
-    assert third.materialized["raw_events"]["rows_loaded"] == len(new_ids)
-    wh = _wh_rows(settings, "SELECT event_id, count(*) FROM raw.events GROUP BY 1 HAVING count(*) > 1")
-    assert wh == []
-    assert _wh_rows(settings, "SELECT count(*) FROM raw.events")[0][0] == api.event_count()
-    latest = _wh_rows(settings, "SELECT max(_loaded_at) FROM raw.events")[0][0]
-    loaded_last = _wh_rows(settings, f"SELECT event_id FROM raw.events WHERE _loaded_at = '{latest}'")
-    assert sorted(r[0] for r in loaded_last) == sorted(new_ids)
-    assert _wh_rows(settings, "SELECT price FROM raw.products ORDER BY id DESC LIMIT 1")[0][0] == Decimal(
-        "0.10000001"
+    third = _load_all(target_settings, now=datetime.now(UTC) + timedelta(seconds=5))
+    assert third.rows_loaded == len(new_ids) and third.rows_total == api.event_count()
+    dupes = wh_rows(target_settings, "SELECT event_id FROM raw.events GROUP BY 1 HAVING count(*) > 1")
+    assert dupes == []
+    latest = wh_rows(
+        target_settings,
+        "SELECT event_id FROM raw.events WHERE _loaded_at = (SELECT max(_loaded_at) FROM raw.events)",
     )
+    assert sorted(r[0] for r in latest) == new_ids
+    last_price = wh_value(target_settings, "SELECT price FROM raw.products ORDER BY id DESC LIMIT 1")
+    assert last_price == Decimal("0.10000001")
 
 
-def test_a_crash_before_commit_loses_and_duplicates_nothing(api: Api, settings: Settings) -> None:
+def test_a_late_event_older_than_everything_loaded_is_loaded(api: Api, target_settings: Settings) -> None:
     _activity(api)
-    loc = _location(settings)
-    engine = create_source_engine(settings.database_url)
-    now = datetime.now(UTC)
-    try:
-        wh = connect_write(loc.path)
-        with pytest.raises(Crash):
-            load_events(engine, wh, now=now, batch_rows=7, before_commit=_crash)
-        # Nothing of the killed load is visible: no rows, the mark has not moved.
-        assert wh.execute("SELECT count(*) FROM raw.events").fetchall() == [(0,)]
-        assert wh.execute("SELECT high_water_mark FROM meta.load_state").fetchall() == [(0,)]
-        first = load_events(engine, wh, now=now, batch_rows=7)
-        assert first.rows_loaded == api.event_count()
-
-        _more_activity(api)
-        with pytest.raises(Crash):
-            load_events(engine, wh, now=now, batch_rows=7, before_commit=_crash)
-        assert wh.execute("SELECT count(*), max(id) FROM raw.events").fetchall() == [
-            (first.rows_total, first.high_water_mark)
-        ]
-        second = load_events(engine, wh, now=now, batch_rows=7)
-        assert second.rows_total == api.event_count() == first.rows_total + second.rows_loaded
-        assert wh.execute("SELECT count(DISTINCT event_id) FROM raw.events").fetchall() == [
-            (api.event_count(),)
-        ]
-
-        # A snapshot killed mid-replace leaves the previous table whole.
-        load_snapshot(engine, wh, "users", now=now)
-        users = api.count("users")
-        api.user()
-        with pytest.raises(Crash):
-            load_snapshot(engine, wh, "users", now=now, batch_rows=1, before_commit=_crash)
-        assert wh.execute("SELECT count(*) FROM raw.users").fetchall() == [(users,)]
-        assert load_snapshot(engine, wh, "users", now=now).rows == users + 1
-        wh.close()
-    finally:
-        engine.dispose()
+    _load_all(target_settings)
+    long_ago = datetime(2020, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
+    late = _store_event(api, occurred_at=long_ago, request_id="late")
+    assert _load_all(target_settings).rows_loaded == 1
+    assert wh_rows(target_settings, f"SELECT occurred_at FROM raw.events WHERE event_id = '{late}'") == [
+        (long_ago,)
+    ]
 
 
-def test_an_event_committed_late_below_the_mark_is_still_loaded(api: Api, settings: Settings) -> None:
+def test_an_event_committed_late_below_the_mark_is_still_loaded(api: Api, target_settings: Settings) -> None:
     """On PostgreSQL an id is taken at insert and becomes visible at commit, so a slow transaction can
     commit an id below a mark already loaded. Played here by holding one event back and putting it
     back, with its id, after the first load."""
     _activity(api)
-    (held_id, held_event_id) = _store_rows(
-        api, "SELECT id, event_id FROM events ORDER BY id LIMIT 1 OFFSET 3"
-    )[0]
+    (held_id, held_event_id) = _store(api, "SELECT id, event_id FROM events ORDER BY id LIMIT 1 OFFSET 3")[0]
     with api.store.engine.begin() as conn:
         conn.execute(text("CREATE TABLE held_event AS SELECT * FROM events WHERE id = :id"), {"id": held_id})
         conn.execute(text("DELETE FROM events WHERE id = :id"), {"id": held_id})
     try:
-        _run(settings)
-        assert _wh_rows(settings, f"SELECT count(*) FROM raw.events WHERE id = {held_id}") == [(0,)]
+        _load_all(target_settings)
+        assert wh_rows(target_settings, f"SELECT count(*) FROM raw.events WHERE id = {held_id}") == [(0,)]
         with api.store.engine.begin() as conn:
             conn.execute(text("INSERT INTO events SELECT * FROM held_event"))
     finally:
         with api.store.engine.begin() as conn:
             conn.execute(text("DROP TABLE held_event"))
-    summary = _run(settings)
-    assert summary.materialized["raw_events"]["rows_loaded"] == 1
-    assert _wh_rows(settings, f"SELECT event_id FROM raw.events WHERE id = {held_id}") == [(held_event_id,)]
+    result = _load_all(target_settings)
+    assert result.rows_loaded == 1 and result.rows_total == api.event_count()
+    assert wh_rows(target_settings, f"SELECT event_id FROM raw.events WHERE id = {held_id}") == [
+        (held_event_id,)
+    ]
 
 
-def test_the_count_check_reports_an_event_the_window_missed(api: Api, settings: Settings) -> None:
+def test_an_event_missed_beyond_the_window_shows_in_the_counts(api: Api, target_settings: Settings) -> None:
     _activity(api)
-    _run(settings)
-    loc = _location(settings)
-    engine = create_source_engine(settings.database_url)
-    try:
-        # What a writer slower than the re-read window leaves behind: an event the warehouse never got.
-        wh = connect_write(loc.path)
+    _load_all(target_settings)
+    # What a writer slower than the re-read window leaves behind: an event the warehouse never got.
+    if target_settings.warehouse_url:
+        with pg_read_connection(target_settings.warehouse_url) as conn:
+            conn.execute("DELETE FROM raw.events WHERE id = 2")
+    else:
+        wh = connect_write(warehouse_location(target_settings).path)
         wh.execute("DELETE FROM raw.events WHERE id = 2")
-        assert load_events(engine, wh, now=datetime.now(UTC), lookback_ids=0).rows_loaded == 0
         wh.close()
-    finally:
-        engine.dispose()
-    result = raw_events_match_store_count(
-        store=StoreResource(database_url=settings.database_url),
-        warehouse=WarehouseResource(path=str(loc.path)),
-    )
-    assert isinstance(result, AssetCheckResult)
-    assert result.passed is False
-    assert result.metadata["warehouse_rows"].value == api.event_count() - 1
-    assert result.metadata["store_rows_at_load"].value == api.event_count()
-    # A normal run re-reads the window below the mark and heals it.
-    assert _run(settings).materialized["raw_events"]["rows_loaded"] == 1
+    with open_target(target_settings) as target:
+        assert target.load_events(lookback_ids=0).rows_loaded == 0
+        counts = target.event_counts()
+        assert counts.rows == counts.distinct_event_ids == api.event_count() - 1
+        assert counts.source_count == api.event_count()
+        # A normal load re-reads the window below the mark and heals it.
+        assert target.load_events().rows_loaded == 1
+        assert target.event_counts().rows == api.event_count()
 
 
-def test_two_overlapping_loads_commit_each_event_once(api: Api, settings: Settings) -> None:
+def test_two_overlapping_duckdb_loads_commit_each_event_once(api: Api, settings: Settings) -> None:
     """Two loads in one process share DuckDB's database: both read the same new events, the second
     one's update of the high-water mark conflicts with the first's and it is rolled back."""
     _activity(api)
-    loc = _location(settings)
-    engine = create_source_engine(settings.database_url)
+    path = warehouse_location(settings).path
     first_ready, second_done = threading.Event(), threading.Event()
     errors: list[BaseException] = []
 
     def hold() -> None:
         first_ready.set()
-        assert second_done.wait(10)
+        assert second_done.wait(30)
 
     def second() -> None:
-        assert first_ready.wait(10)
-        conn = duckdb.connect(str(loc.path))
+        assert first_ready.wait(30)
+        conn = duckdb.connect(str(path))
         try:
-            load_events(engine, conn, now=datetime.now(UTC))
+            load_events(settings.database_url, conn, now=datetime.now(UTC))
         except duckdb.Error as exc:
             errors.append(exc)
         finally:
             conn.close()
             second_done.set()
 
+    wh = connect_write(path)
+    wh.execute("SELECT 1")
+    thread = threading.Thread(target=second)
+    thread.start()
+    load_events(settings.database_url, wh, now=datetime.now(UTC), hooks=LoadHooks(before_commit=hold))
+    thread.join(30)
+    assert len(errors) == 1 and "conflict" in str(errors[0]).lower()
+    assert wh.execute("SELECT count(*), count(DISTINCT event_id) FROM raw.events").fetchall() == [
+        (api.event_count(), api.event_count())
+    ]
+    wh.close()
+
+
+def test_two_overlapping_postgres_loads_commit_each_event_once(api: Api, settings: Settings) -> None:
+    """On PostgreSQL the second load waits for the first one's lock on the stream's row, then reads its
+    mark: it loads nothing twice and does not fail."""
+    from tests.warehouse.targets import create_pg_database, drop_pg_database
+
+    _activity(api)
+    url = create_pg_database("wh_test")
+    pg = settings.model_copy(update={"warehouse_url": url})
     try:
-        wh = connect_write(loc.path)
-        wh.execute("SELECT 1")
-        thread = threading.Thread(target=second)
-        thread.start()
-        load_events(engine, wh, now=datetime.now(UTC), before_commit=hold)
-        thread.join(10)
-        assert len(errors) == 1 and "conflict" in str(errors[0]).lower()
-        assert wh.execute("SELECT count(*), count(DISTINCT event_id) FROM raw.events").fetchall() == [
+        first_ready = threading.Event()
+        results: list[Any] = []
+
+        def second() -> None:
+            assert first_ready.wait(30)
+            with open_target(pg) as target:
+                results.append(target.load_events())
+
+        with open_target(pg) as target:
+            thread = threading.Thread(target=second)
+            thread.start()
+
+            def hold_until_second_waits() -> None:
+                first_ready.set()
+                deadline = time.monotonic() + 30
+                while time.monotonic() < deadline:
+                    with pg_read_connection(url) as conn:
+                        waiting = conn.execute(
+                            "SELECT count(*) FROM pg_stat_activity "
+                            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                        ).fetchone()
+                    if waiting and waiting[0] > 0:
+                        return
+                    time.sleep(0.05)
+                raise AssertionError("the second load never waited for the first")
+
+            first = target.load_events(hooks=LoadHooks(before_commit=hold_until_second_waits))
+            thread.join(30)
+        assert first.rows_loaded == api.event_count()
+        assert len(results) == 1 and results[0].rows_loaded == 0
+        assert results[0].previous_mark == first.high_water_mark
+        assert wh_rows(pg, "SELECT count(*), count(DISTINCT event_id) FROM raw.events") == [
             (api.event_count(), api.event_count())
         ]
-        wh.close()
     finally:
-        engine.dispose()
+        drop_pg_database(url)
 
 
-def test_an_empty_store_loads_empty_tables(settings: Settings) -> None:
-    _run(settings)
-    with read_connection(_location(settings)) as conn:
-        counts = raw_table_counts(conn)
-        assert load_status(conn).high_water_mark == 0
-    assert counts == dict.fromkeys([*SNAPSHOT_TABLES, "events"], 0)
+def test_an_empty_store_loads_empty_tables(target_settings: Settings) -> None:
+    result = _load_all(target_settings)
+    assert (result.rows_loaded, result.high_water_mark, result.source_count) == (0, 0, 0)
+    for table in [*SNAPSHOT_TABLES, "events"]:
+        assert wh_value(target_settings, f"SELECT count(*) FROM raw.{table}") == 0

@@ -1,0 +1,1 @@
+"""Telling the store's admins when a pipeline run fails, through the store's notification hub."""
