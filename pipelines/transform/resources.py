@@ -65,6 +65,8 @@ def _quietly(events: Iterable[Any], log: Path) -> Iterator[Any]:
     to `log` instead. Only while an event is being produced: Dagster's own output between events, and
     other threads (a progress bar), still reach the terminal."""
     iterator = iter(events)
+    # dbt creates its target directory itself, possibly after the first event is asked for.
+    log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("a", encoding="utf-8") as sink:
         while True:
             real = sys.stdout
