@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from enum import StrEnum
 from typing import Annotated
 
 import typer
@@ -281,7 +282,7 @@ def demo(
         console.print("[yellow]Stopped the API, the Dagster UI and the dashboard.[/]")
 
 
-def _pipeline(settings: Settings) -> bool:
+def _pipeline(settings: Settings, job: str = "refresh") -> bool:
     """Runs the pipeline in this process, recorded where the Dagster UI of this data dir sees it."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -304,7 +305,7 @@ def _pipeline(settings: Settings) -> bool:
                 progress.update(task, description=f"Pipeline: {step.step}")
 
         with instance_for(settings) as instance:
-            summary = run_pipeline(settings, on_progress=show, instance=instance)
+            summary = run_pipeline(settings, on_progress=show, instance=instance, job=job)
     events = summary.materialized.get("raw_events", {})
     if summary.success:
         console.print(
@@ -317,10 +318,20 @@ def _pipeline(settings: Settings) -> bool:
     return summary.success
 
 
+class PipelineJob(StrEnum):
+    refresh = "refresh"
+    ingest = "ingest"
+
+
 @app.command()
-def pipeline() -> None:
-    """Run the pipeline once over the store (the same run the Dagster UI's ingest job makes)."""
-    if not _pipeline(get_settings()):
+def pipeline(
+    job: Annotated[
+        PipelineJob,
+        typer.Option(help="refresh: load, dbt build, checks, publish; ingest: load and publish only."),
+    ] = PipelineJob.refresh,
+) -> None:
+    """Run the pipeline once over the store (the run the Dagster UI's job of that name makes)."""
+    if not _pipeline(get_settings(), job=job.value):
         raise typer.Exit(1)
 
 

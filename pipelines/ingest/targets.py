@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Protocol
+from typing import Any, ClassVar, Protocol
 
 import duckdb
 from adbc_driver_manager.dbapi import Connection as AdbcConnection
@@ -95,28 +95,41 @@ def _now(now: datetime | None) -> datetime:
     return now
 
 
-class _Closing:
-    def close(self) -> None:
-        raise NotImplementedError
+class _Loads(Protocol):
+    """A module of loads into one kind of warehouse (`pipelines.ingest.load`, `pipelines.ingest.postgres`)."""
 
-    def __enter__(self) -> WarehouseTarget:
-        return self  # type: ignore[return-value]
+    def load_events(
+        self,
+        store: StoreRef,
+        wh: Any,
+        /,
+        *,
+        now: datetime,
+        batch_rows: int = ...,
+        lookback_ids: int = ...,
+        on_batch: Progress | None = ...,
+        hooks: LoadHooks | None = ...,
+    ) -> EventLoad: ...
 
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
+    def load_snapshot(
+        self,
+        store: StoreRef,
+        wh: Any,
+        name: str,
+        /,
+        *,
+        now: datetime,
+        batch_rows: int = ...,
+        hooks: LoadHooks | None = ...,
+    ) -> SnapshotLoad: ...
 
 
-class DuckDBTarget(_Closing):
-    kind = "duckdb"
+class _Target:
+    """What both warehouses share: the loads go to their module with this target's connection."""
 
-    def __init__(
-        self, location: WarehouseLocation, store: str, *, write_wait_seconds: float = WRITE_WAIT_SECONDS
-    ) -> None:
-        self.location = location
-        self.store = store
-        self.conn: duckdb.DuckDBPyConnection = connect_write(location.path, wait_seconds=write_wait_seconds)
+    loads: ClassVar[_Loads]
+    store: str
+    conn: Any
 
     def load_events(
         self,
@@ -128,7 +141,7 @@ class DuckDBTarget(_Closing):
         on_batch: Progress | None = None,
         hooks: LoadHooks | None = None,
     ) -> EventLoad:
-        return duck.load_events(
+        return self.loads.load_events(
             store if store is not None else self.store,
             self.conn,
             now=_now(now),
@@ -147,7 +160,7 @@ class DuckDBTarget(_Closing):
         batch_rows: int = BATCH_ROWS,
         hooks: LoadHooks | None = None,
     ) -> SnapshotLoad:
-        return duck.load_snapshot(
+        return self.loads.load_snapshot(
             store if store is not None else self.store,
             self.conn,
             name,
@@ -155,6 +168,29 @@ class DuckDBTarget(_Closing):
             batch_rows=batch_rows,
             hooks=hooks,
         )
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> WarehouseTarget:
+        return self  # type: ignore[return-value]
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+class DuckDBTarget(_Target):
+    kind = "duckdb"
+    loads: ClassVar[_Loads] = duck
+
+    def __init__(
+        self, location: WarehouseLocation, store: str, *, write_wait_seconds: float = WRITE_WAIT_SECONDS
+    ) -> None:
+        self.location = location
+        self.store = store
+        self.conn: duckdb.DuckDBPyConnection = connect_write(location.path, wait_seconds=write_wait_seconds)
 
     def publish(self) -> Path | None:
         return publish_snapshot(self.conn, self.location)
@@ -169,55 +205,15 @@ class DuckDBTarget(_Closing):
         source_count, mark = state[0] if state else (None, 0)
         return EventCounts(int(rows), int(distinct), source_count, int(mark))
 
-    def close(self) -> None:
-        self.conn.close()
 
-
-class PostgresTarget(_Closing):
+class PostgresTarget(_Target):
     kind = "postgres"
+    loads: ClassVar[_Loads] = pg
 
     def __init__(self, url: str, store: str) -> None:
         self.url = url
         self.store = store
         self.conn: AdbcConnection = connect_postgres(url)
-
-    def load_events(
-        self,
-        *,
-        now: datetime | None = None,
-        store: StoreRef | None = None,
-        batch_rows: int = BATCH_ROWS,
-        lookback_ids: int = LOOKBACK_IDS,
-        on_batch: Progress | None = None,
-        hooks: LoadHooks | None = None,
-    ) -> EventLoad:
-        return pg.load_events(
-            store if store is not None else self.store,
-            self.conn,
-            now=_now(now),
-            batch_rows=batch_rows,
-            lookback_ids=lookback_ids,
-            on_batch=on_batch,
-            hooks=hooks,
-        )
-
-    def load_snapshot(
-        self,
-        name: str,
-        *,
-        now: datetime | None = None,
-        store: StoreRef | None = None,
-        batch_rows: int = BATCH_ROWS,
-        hooks: LoadHooks | None = None,
-    ) -> SnapshotLoad:
-        return pg.load_snapshot(
-            store if store is not None else self.store,
-            self.conn,
-            name,
-            now=_now(now),
-            batch_rows=batch_rows,
-            hooks=hooks,
-        )
 
     def publish(self) -> Path | None:
         return None  # readers query the database itself
@@ -235,9 +231,6 @@ class PostgresTarget(_Closing):
             state = cur.fetchone()
         source_count, mark = state if state else (None, 0)
         return EventCounts(int(rows), int(distinct), source_count, int(mark))
-
-    def close(self) -> None:
-        self.conn.close()
 
 
 def open_target(
