@@ -126,6 +126,12 @@ class Settings(BaseSettings):
     # same raw, staging, intermediate and marts schemas. Unset: the DuckDB file above.
     warehouse_url: str | None = None
 
+    # --- ML models (ml/, pipelines/ml/) ---
+    # The model registry: <models_dir>/<name>/<version>/ (ml.registry). The pipelines write it, the API
+    # loads the newest good version and checks for a newer one every `model_reload_seconds`.
+    models_dir: Path | None = None  # default: <data_dir>/models
+    model_reload_seconds: float = Field(default=5.0, ge=0, le=3600)
+
     @field_validator("cors_origins", "ws_origins", "attachment_types", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
@@ -148,6 +154,8 @@ class Settings(BaseSettings):
             self.attachments_dir = self.data_dir / "attachments"
         if self.warehouse_path is None:
             self.warehouse_path = self.data_dir / "warehouse.duckdb"
+        if self.models_dir is None:
+            self.models_dir = self.data_dir / "models"
         if self.auto_migrate is None:
             self.auto_migrate = self.environment is not Environment.production
         if self.jwt_secret is None:

@@ -32,6 +32,7 @@ ALERTS = "Price alerts"
 CHAT = "Conversations, messages and attachments"
 NOTIFY = "Notifications and their delivery"
 CALLS = "Calls"
+ML = "Machine learning outputs"
 
 _CHANGES = "`{field: {old, new}}` for each field that changed (field names as stored, snake_case)"
 _ORDER_BASE = {
@@ -281,6 +282,38 @@ CATALOG: dict[EventType, EventDoc] = {
         "`order`",
         "Buyer or seller confirmed delivery (shipped → delivered).",
         dict(_ORDER_BASE),
+        refs=(SHOP, ORDER),
+    ),
+    EventType.order_held: EventDoc(
+        ORDERS,
+        "`order`: the order just placed",
+        "The fraud model scored the new order at or above its threshold: the order is held for review "
+        "(it cannot be paid until staff release it). Written in the order's own transaction.",
+        {
+            "buyerId": "the buyer",
+            "score": "the fraud score, 0 to 1",
+            "threshold": "the model's threshold",
+            "modelVersion": "the registry version of the model that scored it",
+        },
+        refs=(SHOP, ORDER),
+    ),
+    EventType.order_released: EventDoc(
+        ORDERS,
+        "`order`",
+        "Staff reviewed a held order and released it: it can be paid again.",
+        {"buyerId": "the buyer", "note": "the reviewer's note, or null"},
+        refs=(SHOP, ORDER),
+        actor="the admin or analyst who reviewed it",
+    ),
+    EventType.security_suspicious_order: EventDoc(
+        ORDERS,
+        "`user`: the buyer",
+        "A security event raised with `order.held`: the buyer's order looked fraudulent.",
+        {
+            "orderId": "the held order",
+            "score": "the fraud score, 0 to 1",
+            "features": "`{name: value}`: the features the model scored",
+        },
         refs=(SHOP, ORDER),
     ),
     EventType.review_posted: EventDoc(
@@ -553,5 +586,18 @@ CATALOG: dict[EventType, EventDoc] = {
         {**_CALL_BASE, "reason": "`no_answer` (the timer) or `cancelled` (the caller hung up)"},
         refs=_CALL_REFS,
         actor="the caller when cancelled; null from the timer, or the user whose request found it overdue",
+    ),
+    # --- ML outputs ---
+    EventType.recommendations_refreshed: EventDoc(
+        ML,
+        "`model`: null (entity_id null)",
+        "The ML pipeline replaced the stored recommendations (`product_recommendations`) in this "
+        "event's transaction.",
+        {
+            "modelVersion": "the recommender's registry version",
+            "users": "users with recommendations",
+            "rows": "rows written",
+        },
+        actor="null (the pipeline)",
     ),
 }

@@ -27,6 +27,10 @@ class EventType(StrEnum):
     order_cancelled = "order.cancelled"
     order_shipped = "order.shipped"
     order_delivered = "order.delivered"
+    # --- fraud review (issue 6): a high fraud score holds a new order until staff decide ---
+    order_held = "order.held"
+    order_released = "order.released"
+    security_suspicious_order = "security.suspicious_order"
     review_posted = "review.posted"
     alert_created = "price_alert.created"
     alert_deleted = "price_alert.deleted"
@@ -59,3 +63,5 @@ class EventType(StrEnum):
     call_rejected = "call.rejected"
     call_ended = "call.ended"
     call_missed = "call.missed"
+    # --- ML outputs written back to the store (issue 6) ---
+    recommendations_refreshed = "recommendations.refreshed"
