@@ -255,6 +255,10 @@ def demo(
         _backfill(settings, profile, days, seed)
     if not _pipeline(settings):
         console.print("[yellow]Going on without fresh warehouse data: see the failures above[/]")
+    # The models serve recommendations, prices, fraud scores and insights; a reused data dir keeps its
+    # trained models (`store pipeline --job train`, or the hourly schedule, retrains).
+    elif _needs_training(settings) and not _pipeline(settings, job="train"):
+        console.print("[yellow]Going on without trained models: see the failures above[/]")
     ports = Ports(api_port, dagster_port, dashboard_port)
     services = start_services(settings, ports)
     try:
@@ -280,6 +284,14 @@ def demo(
         with console.status("Stopping…"):
             services.stop()
         console.print("[yellow]Stopped the API, the Dagster UI and the dashboard.[/]")
+
+
+def _needs_training(settings: Settings) -> bool:
+    from ml.registry import latest_version
+    from pipelines.ml.assets import MODEL_NAMES
+
+    assert settings.models_dir is not None
+    return all(latest_version(settings.models_dir, name) is None for name in MODEL_NAMES)
 
 
 def _pipeline(settings: Settings, job: str = "refresh") -> bool:
@@ -321,13 +333,17 @@ def _pipeline(settings: Settings, job: str = "refresh") -> bool:
 class PipelineJob(StrEnum):
     refresh = "refresh"
     ingest = "ingest"
+    train = "train"
 
 
 @app.command()
 def pipeline(
     job: Annotated[
         PipelineJob,
-        typer.Option(help="refresh: load, dbt build, checks, publish; ingest: load and publish only."),
+        typer.Option(
+            help="refresh: load, dbt build, checks, publish; ingest: load and publish only; train: train "
+            "the models on the warehouse, write the ml tables and recommendations, publish."
+        ),
     ] = PipelineJob.refresh,
 ) -> None:
     """Run the pipeline once over the store (the run the Dagster UI's job of that name makes)."""

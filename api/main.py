@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from api import __version__
+from api.ai.router import router as ai_router
 from api.alerts.router import router as alerts_router
 from api.analytics.cache import AnalyticsCache
 from api.analytics.router import router as analytics_router
@@ -41,9 +42,11 @@ from api.metrics.router import router as metrics_router
 from api.metrics.service import WarehouseCollector
 from api.notifications.delivery import run_delivery_worker
 from api.notifications.router import router as notifications_router
+from api.orders import fraud as order_fraud
 from api.orders.router import router as orders_router
 from api.realtime.hub import Hub, bind, run_hub, unbind
 from api.realtime.router import router as realtime_router
+from api.recommendations.router import router as recommendations_router
 from api.reviews.router import router as reviews_router
 from api.search.router import router as search_router
 from api.search.service import SearchEventBuffer
@@ -154,6 +157,8 @@ def create_app(
     app.state.started_monotonic = time.monotonic()
     app.state.hub = Hub(settings, app.state.clock)
     app.state.search_events = SearchEventBuffer() if settings.search_event_flush_seconds else None
+    # The serving fraud model (ml.registry), swapped for a newer good version without a restart.
+    app.state.fraud_models = order_fraud.new_holder(settings)
     # Client message types accepted over /ws, by domain.
     app.state.ws_handlers = {**CHAT_WS_HANDLERS, **CALL_WS_HANDLERS}
 
@@ -188,6 +193,7 @@ def create_app(
         admin_router,
         shops_router,
         tracking_router,
+        recommendations_router,
         orders_router,
         reviews_router,
         alerts_router,
@@ -198,6 +204,7 @@ def create_app(
         cache_router,
         realtime_router,
         analytics_router,
+        ai_router,
         metrics_router,
     ):
         app.include_router(router)

@@ -37,6 +37,10 @@ METRICS = ("orders", "units")
 KINDS = ("category", "shop")
 
 
+class InsufficientHistory(ValueError):
+    """Too few days of orders to backtest a forecast (a fresh platform): nothing to fit yet."""
+
+
 @dataclass(frozen=True)
 class ForecastConfig:
     horizon_days: int = 30
@@ -363,10 +367,12 @@ def forecast_demand(
     all_daily = daily_demand(lines, end=end)
     daily = all_daily[all_daily["kind"].isin(list(kinds))]
     if daily.empty:
-        raise ValueError("no orders to forecast")
+        raise InsufficientHistory("no orders to forecast")
     days = pd.DatetimeIndex(sorted(daily["ds"].unique()))
     if len(days) <= cfg.backtest_days:
-        raise ValueError(f"{len(days)} days of history: the backtest alone needs {cfg.backtest_days + 1}")
+        raise InsufficientHistory(
+            f"{len(days)} days of history: the backtest alone needs {cfg.backtest_days + 1}"
+        )
     future = pd.date_range(days[-1] + pd.Timedelta(days=1), periods=cfg.horizon_days, freq="D")
     every_day = days.append(future).to_numpy()
     promo = promotion_regressor(lines, promotions, days.append(future))

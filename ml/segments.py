@@ -141,11 +141,11 @@ def user_features(
     v["rel"] = [float(p) for p in v["price"]] / v["category_id"].map(reference).astype(float)
     gv = v.groupby("user_id")
     out["views"] = gv.size().reindex(out.index, fill_value=0)
-    out["active_days"] = (
-        gv["viewed_at"]
-        .agg(lambda s: pd.to_datetime(s, utc=True).dt.floor("D").nunique())
-        .reindex(out.index, fill_value=0)
-    )
+    # nunique over a day column, not a lambda: pandas casts a UDF's small integer results back to the
+    # input's datetime dtype on few groups.
+    v["day"] = pd.to_datetime(v["viewed_at"], utc=True).dt.floor("D")
+    active_days = v.groupby("user_id")["day"].nunique()
+    out["active_days"] = active_days.reindex(out.index, fill_value=0).astype("int64")
     nv = out["views"].astype(float)
     # views in a day they came: a session's length (window shoppers and bargain hunters browse longer)
     out["views_per_day"] = (nv / out["active_days"].clip(lower=1)).where(out["active_days"] > 0, 0.0)
@@ -302,6 +302,8 @@ def assign_segments(segmentation: Segmentation, features: pd.DataFrame) -> pd.Da
     """Scores new users with a fitted segmentation: user_id, segment, segment_name."""
     if segmentation.scaler is None or segmentation.model is None:
         raise ValueError("the segmentation has no fitted model")
+    if features.empty:  # e.g. the week before a platform's first week: nobody to score
+        return pd.DataFrame({"user_id": [], "segment": [], "segment_name": []})
     labels = segmentation.model.predict(segmentation.scaler.transform(_matrix(features)) * _weights())
     names = dict(zip(segmentation.profiles["segment"], segmentation.profiles["segment_name"], strict=True))
     return pd.DataFrame({"user_id": features["user_id"].to_numpy(), "segment": labels}).assign(

@@ -18,6 +18,9 @@ from pipelines.ingest import checks as ingest_checks
 from pipelines.ingest import schedules as ingest_schedules
 from pipelines.ingest import sensors as ingest_sensors
 from pipelines.ingest.resources import build_resources as ingest_resources
+from pipelines.ml import assets as ml_assets
+from pipelines.ml import schedules as ml_schedules
+from pipelines.ml.resources import build_resources as ml_resources
 from pipelines.publish.assets import build_warehouse_snapshot
 from pipelines.quality.checks import suite_checks
 from pipelines.quality.rules import Suite
@@ -47,21 +50,24 @@ def build_definitions(settings: Settings, *, retries: bool = True, echo_dbt_logs
     dbt = with_mart_freshness(
         build_dbt_assets(manifest, retry_policy=DBT_RETRY if retries else RetryPolicy(max_retries=0))
     )
-    snapshot = build_warehouse_snapshot([*ingest_assets.assets, dbt])
+    # The ML assets write the ml schema: the snapshot follows them in the train job (the refresh job
+    # leaves them out, and a dependency outside a job's selection does not hold its steps back).
+    snapshot = build_warehouse_snapshot([*ingest_assets.assets, dbt, *ml_assets.assets])
     keys = {*(k for a in ingest_assets.assets for k in a.keys), *dbt.keys}
 
     retry = ingest_schedules.RETRY if retries else None
     ingest_job = ingest_schedules.ingest_job(retry)
     refresh_job = ingest_schedules.refresh_job(retry)
+    train_job = ml_schedules.train_job()
     return Definitions(
-        assets=[*ingest_assets.assets, dbt, snapshot],
+        assets=[*ingest_assets.assets, dbt, *ml_assets.assets, snapshot],
         asset_checks=[
             *ingest_checks.checks,
             *suite_checks(_present(RAW_SUITES, keys)),
             *suite_checks(_present(MART_SUITES, keys)),
         ],
-        jobs=[ingest_job, refresh_job],
-        schedules=[ingest_schedules.refresh_schedule(refresh_job)],
+        jobs=[ingest_job, refresh_job, train_job],
+        schedules=[ingest_schedules.refresh_schedule(refresh_job), ml_schedules.train_schedule(train_job)],
         sensors=[
             *ingest_sensors.sensors,
             *alerting_sensors.sensors,
@@ -69,6 +75,7 @@ def build_definitions(settings: Settings, *, retries: bool = True, echo_dbt_logs
         resources={
             **ingest_resources(settings),
             **transform_resources(settings, echo_logs=echo_dbt_logs),
+            **ml_resources(settings),
             "admin_notifier": AdminNotifier(database_url=settings.database_url),
         },
         # DuckDB takes one writing process at a time (dbt included): steps in separate processes would

@@ -20,6 +20,7 @@ from dagster._core.utils import make_new_run_id
 from api.core.settings import Settings
 from pipelines.definitions import build_definitions
 from pipelines.ingest.schedules import REFRESH_JOB
+from pipelines.ml.schedules import TRAIN_JOB
 
 # The instance's configuration, for `dagster dev` run from the repository root with DAGSTER_HOME unset.
 ROOT_DAGSTER_YAML = Path(__file__).resolve().parents[1] / "dagster.yaml"
@@ -27,6 +28,8 @@ ROOT_DAGSTER_YAML = Path(__file__).resolve().parents[1] / "dagster.yaml"
 _ROOT_HOME = PurePosixPath("data/dagster")
 _HOME_DIR = "dagster"
 _CONFIG_FILE = "dagster.yaml"
+# Short names a command line may use for a job (`store pipeline --job train`).
+JOB_ALIASES = {"train": TRAIN_JOB}
 _GENERATED_HEADER = (
     "# Written by pipelines.run.dagster_home from the repository's dagster.yaml, with its directories\n"
     "# made absolute under this one (DAGSTER_HOME). Edit that file instead: this one is rewritten.\n"
@@ -149,8 +152,10 @@ def run_pipeline(
     publish) in this process with resources from `settings`. Failures are reported in the summary, not
     raised; a failed step or blocking check skips what is downstream of it. Pass
     `instance_for(settings)` to record the run where the Dagster UI sees it; by default the run is kept
-    in memory. `job="ingest"` loads and publishes without building the dbt models."""
-    job_def = build_definitions(settings, retries=False, echo_dbt_logs=False).resolve_job_def(job)
+    in memory. `job="ingest"` loads and publishes without building the dbt models; `job="train"` (or
+    "train_models") trains the models on the warehouse as it is and publishes the ml tables."""
+    definitions = build_definitions(settings, retries=False, echo_dbt_logs=False)
+    job_def = definitions.resolve_job_def(JOB_ALIASES.get(job, job))
     run_id = make_new_run_id()
     materialized: dict[str, dict[str, Any]] = {}
     checks: dict[str, bool] = {}

@@ -35,6 +35,7 @@ class Actor:
     rng: random.Random
     fraudulent: list[int] = field(default_factory=list)
     orders: int = 0
+    held: int = 0  # orders the fraud model held for review (only when a trained model serves)
     reviewed: set[tuple[int, int]] = field(default_factory=set)
     followed: set[tuple[int, int]] = field(default_factory=set)
     # Paid orders per user not yet seen delivered: only those users look for something to review.
@@ -188,7 +189,10 @@ class Actor:
             return None
         self.orders += 1
         await self.pause(20, 120)
-        if r.random() < cancel:
+        if order.get("reviewStatus") == "held":
+            # The fraud model held it: it cannot be paid until staff review it (the buyer waits).
+            self.held += 1
+        elif r.random() < cancel:
             await self.api.call(
                 "PUT",
                 f"/api/orders/{order['id']}/cancel",
@@ -391,7 +395,9 @@ class Actor:
             self.orders += 1
             self.fraudulent.append(int(order["id"]))
             placed.append(int(order["id"]))
-            if r.random() < personas.FRAUD_PAY:
+            if order.get("reviewStatus") == "held":
+                self.held += 1  # stopped by the fraud model: nothing to pay
+            elif r.random() < personas.FRAUD_PAY:
                 pay = {"txHash": f"0x{r.getrandbits(128):032x}", "chain": r.choice(CHAINS)}
                 await self.api.call(
                     "PUT", f"/api/orders/{order['id']}/pay", token=await self.token(user), json=pay

@@ -12,6 +12,8 @@ in the same round trip as the value itself (nothing is cached locally on the Red
   after-commit hook before the response leaves);
 - `m:pages`: one token for every listing/search page and total, renewed by every commit that changes
   anything a card or a total shows;
+- `m:recs`: renewed by `recommendations.refreshed` (the pipeline replaced every user's stored
+  recommendations); recommendation entries also depend on `m:pages`, as they filter on stock and status;
 - `m:all`: renewed by rare changes that other entries copy (a shop's name is in its products' details)
   and when this process finds Redis again after an outage (a write it made meanwhile could not
   invalidate anything).
@@ -316,14 +318,16 @@ class Invalidation:
     shops: set[int] = field(default_factory=set)
     pages: bool = False  # every listing/search page and total
     everything: bool = False
+    recommendations: bool = False  # every user's stored recommendations (a model refresh)
 
     def __bool__(self) -> bool:
-        return bool(self.products or self.shops or self.pages or self.everything)
+        return bool(self.products or self.shops or self.pages or self.everything or self.recommendations)
 
 
 # What each committed event changes in cached reads. "items" and "stock" name the payload lists whose
 # productIds changed (stock, sales). Event types of these domains not listed here invalidate everything.
 _PRODUCT, _SHOP, _PAGES, _ALL, _ITEMS = "product", "shop", "pages", "all", "items"
+_RECS = "recommendations"
 EFFECTS: dict[str, frozenset[str]] = {
     "product.created": frozenset({_PRODUCT, _PAGES}),
     "product.updated": frozenset({_PRODUCT, _PAGES}),
@@ -340,6 +344,8 @@ EFFECTS: dict[str, frozenset[str]] = {
     "order.shipped": frozenset(),
     "order.delivered": frozenset(),
     "review.posted": frozenset({_PRODUCT, _PAGES}),  # rating
+    # The pipeline replaced product_recommendations; what they show of products follows m:pages.
+    "recommendations.refreshed": frozenset({_RECS}),
 }
 CATALOG_DOMAINS = ("product.", "category.", "shop.", "order.", "review.")
 _UNKNOWN = frozenset({_PRODUCT, _SHOP, _ITEMS, _ALL})
@@ -380,6 +386,7 @@ def invalidation_of(events: Iterable[Mapping[str, Any]]) -> Invalidation:
                 out.shops.add(sid)
         out.pages |= _PAGES in effects or _ALL in effects
         out.everything |= _ALL in effects
+        out.recommendations |= _RECS in effects
     return out
 
 
@@ -388,7 +395,7 @@ class _Down:
 
 
 DOWN = _Down()
-KINDS = ("product", "shop", "page", "total")
+KINDS = ("product", "shop", "page", "total", "recommendation")
 
 
 class ReadCache:
@@ -410,6 +417,7 @@ class ReadCache:
         self._data = p + "d:"
         self._all, self._pages = p + "m:all", p + "m:pages"
         self._ver = p + "m:v:"
+        self._recs = p + "m:recs"
         # Version keys outlive every value stamped with their absence (see the module docstring).
         self._meta_ttl = max(page_seconds, detail_seconds) + MAX_FILL_DELAY + 60.0
         self._lock = threading.Lock()
@@ -562,6 +570,16 @@ class ReadCache:
         (its TTL only bounds memory: nothing in a total lags)."""
         return self._lookup("total", f"total:{digest(params)}", (self._all, self._pages), self.detail_ttl)
 
+    def recommendations(self, key: str, *, ttl: float | None = None) -> Slot:
+        """A user's recommendations (or the shared trending list), by `key`. They show products as cards
+        do and filter on stock, status and shops, so they follow m:pages; a model refresh renews m:recs."""
+        return self._lookup(
+            "recommendation",
+            f"recs:{key}",
+            (self._all, self._pages, self._recs),
+            self.detail_ttl if ttl is None else min(ttl, self.detail_ttl),
+        )
+
     def fill(self, slot: Slot, body: bytes, extra: str = "") -> None:
         if slot.stamp is None or time.monotonic() - slot.started > MAX_FILL_DELAY:
             return
@@ -584,6 +602,8 @@ class ReadCache:
             keys.append((self._pages, None))
         if plan.everything:
             keys.append((self._all, None))
+        if plan.recommendations:
+            keys.append((self._recs, None))
         if isinstance(self._call(lambda: self.backend.stamp(keys, new_token())), _Down):
             self._suspect = True  # when Redis is back, nothing cached before is trusted
         else:

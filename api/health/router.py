@@ -12,6 +12,7 @@ from api.core.deps import StoreDep
 from api.core.redis import RedisLink
 from api.core.responses import EnvelopeResponse, error_body, ok
 from api.db.engine import Store
+from api.orders.fraud import describe as describe_fraud_model
 
 router = APIRouter(tags=["health"])
 
@@ -49,6 +50,8 @@ def health(request: Request, store: StoreDep) -> EnvelopeResponse:
         "redis": redis,
         # Live delivery: "redis" fan-out across processes, or this process only (and why).
         "realtime": request.app.state.hub.describe(),
+        # The model versions serving inside the API (ml.registry).
+        "models": {"fraud": describe_fraud_model(getattr(request.app.state, "fraud_models", None))},
     }
     return ok(data, status_code=200 if db["status"] == "ok" else 503)
 

@@ -18,6 +18,14 @@ class OrderStatus(StrEnum):
     cancelled = "cancelled"
 
 
+class ReviewStatus(StrEnum):
+    """Fraud review of an order (null: never held). A held order stays pending but cannot be paid."""
+
+    held = "held"
+    released = "released"
+    rejected = "rejected"
+
+
 class Order(Base):
     __tablename__ = "orders"
     __table_args__ = (
@@ -42,6 +50,12 @@ class Order(Base):
     shipped_at: Mapped[datetime | None]
     delivered_at: Mapped[datetime | None]
     cancelled_at: Mapped[datetime | None]
+    # Fraud scoring at placement (api/orders/fraud.py): null when no model was serving.
+    fraud_score: Mapped[float | None]
+    fraud_model_version: Mapped[str | None] = mapped_column(String(64))
+    review_status: Mapped[str | None] = mapped_column(String(16), index=True)
+    reviewed_by: Mapped[int | None] = mapped_column(BigId, ForeignKey("users.id"))
+    reviewed_at: Mapped[datetime | None]
 
 
 class OrderItem(Base):

@@ -2,14 +2,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Header, Query
+from fastapi import APIRouter, Body, Header, Query, Request
 
+from api.analytics.access import StaffUser
 from api.core.deps import CurrentUser, ReadDb, UowDep
 from api.core.responses import Envelope, EnvelopeResponse, ok, paginated
 from api.core.schemas import Page, PageSize
-from api.orders import service
+from api.orders import review, service
 from api.orders.models import OrderStatus
-from api.orders.schemas import CancelIn, OrderCreate, OrderOut, OrderRole, PayIn, ShipIn
+from api.orders.schemas import CancelIn, OrderCreate, OrderOut, OrderRole, PayIn, ReviewIn, ShipIn
 
 router = APIRouter(prefix="/api/orders", tags=["orders"])
 
@@ -26,10 +27,18 @@ IdempotencyKeyHeader = Annotated[
 
 @router.post("", status_code=201, response_model=Envelope[OrderOut])
 def place_order(
-    body: OrderCreate, principal: CurrentUser, uow: UowDep, idempotency_key: IdempotencyKeyHeader = None
+    request: Request,
+    body: OrderCreate,
+    principal: CurrentUser,
+    uow: UowDep,
+    idempotency_key: IdempotencyKeyHeader = None,
 ) -> EnvelopeResponse:
-    """Places one shop's cart (one currency). With an `Idempotency-Key`, a retry replays the first answer."""
-    result = service.place_order(uow, principal, body, idempotency_key)
+    """Places one shop's cart (one currency). With an `Idempotency-Key`, a retry replays the first answer.
+    A fraud score at or above the serving model's threshold holds the order for staff review
+    (`reviewStatus: held`): it is placed, but cannot be paid until released."""
+    result = service.place_order(
+        uow, principal, body, idempotency_key, fraud_models=request.app.state.fraud_models
+    )
     uow.commit()
     headers = {"Idempotent-Replayed": "true"} if result.replayed else None
     return ok(result.body, status_code=result.status_code, headers=headers)
@@ -51,9 +60,31 @@ def list_orders(
     return paginated(orders, page=page, page_size=page_size, total=total)
 
 
+# Before /{order_id}: that path would match "review-queue" and answer 422.
+@router.get("/review-queue", response_model=Envelope[list[OrderOut]])
+def review_queue(
+    principal: StaffUser,
+    db: ReadDb,
+    page: Annotated[Page, Query()] = 1,
+    page_size: Annotated[PageSize, Query(alias="pageSize")] = 20,
+) -> EnvelopeResponse:
+    """Staff: the orders held by the fraud model and still pending, oldest first."""
+    orders, total = review.review_queue(db, page=page, page_size=page_size)
+    return paginated(orders, page=page, page_size=page_size, total=total)
+
+
 @router.get("/{order_id}", response_model=Envelope[OrderOut])
 def get_order(order_id: int, principal: CurrentUser, db: ReadDb) -> EnvelopeResponse:
-    return ok(service.order_out(db, service.visible_order(db, principal, order_id)))
+    order = service.visible_order(db, principal, order_id)
+    return ok(service.order_out(db, order, staff=principal.is_staff))
+
+
+@router.put("/{order_id}/review", response_model=Envelope[OrderOut])
+def review_order(order_id: int, body: ReviewIn, principal: StaffUser, uow: UowDep) -> EnvelopeResponse:
+    """Staff decide on a held order: `release` (it can be paid) or `reject` (cancelled, stock back)."""
+    out = service.order_out(uow.session, review.review(uow, principal, order_id, body), staff=True)
+    uow.commit()
+    return ok(out)
 
 
 @router.put("/{order_id}/pay", response_model=Envelope[OrderOut])

@@ -5,7 +5,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import Field, Strict, field_validator
 
 from api.core.schemas import RequestModel, ResponseModel
 
@@ -80,4 +80,21 @@ class OrderOut(ResponseModel):
     shipped_at: datetime | None
     delivered_at: datetime | None
     cancelled_at: datetime | None
+    # Fraud review: null (never held), held, released or rejected. The score and the model version
+    # that gave it are shown to staff only (null for buyers and sellers, and when nothing scored it).
+    review_status: str | None = None
+    fraud_score: float | None = None
+    fraud_model_version: str | None = None
     items: list[OrderItemOut]
+
+
+class ReviewDecision(StrEnum):
+    release = "release"
+    reject = "reject"
+
+
+class ReviewIn(RequestModel):
+    """Staff's decision on a held order: release (it can be paid) or reject (it is cancelled)."""
+
+    decision: Annotated[ReviewDecision, Strict(False)]  # JSON strings into the enum
+    note: Annotated[str, Field(max_length=255)] | None = None

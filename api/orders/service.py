@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, func, select, update
+from sqlalchemy import ColumnElement, CursorResult, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -27,11 +28,13 @@ from api.core.errors import Conflict, Forbidden, InvalidTransition, NotFound, Va
 from api.core.schemas import MAX_PRICE
 from api.notifications.models import NotificationType
 from api.notifications.service import notify
-from api.orders.models import IdempotencyKey, Order, OrderItem, OrderStatus
+from api.orders import fraud
+from api.orders.models import IdempotencyKey, Order, OrderItem, OrderStatus, ReviewStatus
 from api.orders.schemas import CancelIn, OrderCreate, OrderItemOut, OrderOut, OrderRole, PayIn, ShipIn
 from api.outbox.service import Uow
 from api.outbox.types import EventType
 from api.shops.models import Shop
+from ml.registry import LoadedModel, ModelHolder
 
 # An order's total stays within what a price may be: exact on SQLite's 15 significant digits too.
 MAX_ORDER_TOTAL = MAX_PRICE
@@ -95,7 +98,8 @@ def _items_by_order(db: Session, order_ids: list[int]) -> dict[int, list[OrderIt
     return out
 
 
-def _out(order: Order, items: list[OrderItemOut]) -> OrderOut:
+def _out(order: Order, items: list[OrderItemOut], staff: bool = False) -> OrderOut:
+    """`staff`: include the fraud score and model version (buyers and sellers see the review status)."""
     return OrderOut(
         id=order.id,
         buyer_id=order.buyer_id,
@@ -114,12 +118,15 @@ def _out(order: Order, items: list[OrderItemOut]) -> OrderOut:
         shipped_at=order.shipped_at,
         delivered_at=order.delivered_at,
         cancelled_at=order.cancelled_at,
+        review_status=order.review_status,
+        fraud_score=order.fraud_score if staff else None,
+        fraud_model_version=order.fraud_model_version if staff else None,
         items=items,
     )
 
 
-def order_out(db: Session, order: Order) -> OrderOut:
-    return _out(order, _items_by_order(db, [order.id])[order.id])
+def order_out(db: Session, order: Order, *, staff: bool = False) -> OrderOut:
+    return _out(order, _items_by_order(db, [order.id])[order.id], staff)
 
 
 def list_orders(
@@ -152,7 +159,7 @@ def list_orders(
         ).scalars()
     )
     items = _items_by_order(db, [o.id for o in orders])
-    return [_out(o, items[o.id]) for o in orders], int(total)
+    return [_out(o, items[o.id], principal.is_staff) for o in orders], int(total)
 
 
 # --- placing an order ------------------------------------------------------------------------------
@@ -183,7 +190,12 @@ def _replay(stored: IdempotencyKey, digest: str) -> PlaceResult:
 
 
 def place_order(
-    uow: Uow, principal: Principal, body: OrderCreate, idempotency_key: str | None
+    uow: Uow,
+    principal: Principal,
+    body: OrderCreate,
+    idempotency_key: str | None,
+    *,
+    fraud_models: ModelHolder | None = None,
 ) -> PlaceResult:
     """Places the order, or replays the first response to the same (user, Idempotency-Key).
 
@@ -192,6 +204,8 @@ def place_order(
     the stored response, without ever touching stock. Failed requests store nothing (they roll back),
     so a retry after an error runs again."""
     s = uow.session
+    # Before any write: a newly published model is loaded here, not while the order holds locks.
+    model = fraud_models.get() if fraud_models is not None else None
     record: IdempotencyKey | None = None
     if idempotency_key is not None:
         digest = request_hash(body)
@@ -219,15 +233,17 @@ def place_order(
                 ) from None
             return _replay(stored, digest)
 
-    order = _create_order(uow, principal, body)
-    payload = order_out(s, order).model_dump(mode="json", by_alias=True)
+    order = _create_order(uow, principal, body, model)
+    payload = order_out(s, order, staff=principal.is_staff).model_dump(mode="json", by_alias=True)
     if record is not None:
         record.status_code = 201
         record.response_body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
     return PlaceResult(201, payload, replayed=False)
 
 
-def _create_order(uow: Uow, principal: Principal, body: OrderCreate) -> Order:
+def _create_order(
+    uow: Uow, principal: Principal, body: OrderCreate, model: LoadedModel | None = None
+) -> Order:
     s = uow.session
     wanted = {i.product_id: i.quantity for i in body.items}
     products = {p.id: p for p in s.execute(select(Product).where(Product.id.in_(wanted))).scalars()}
@@ -293,6 +309,8 @@ def _create_order(uow: Uow, principal: Principal, body: OrderCreate) -> Order:
             details={"items": shortages},
         )
 
+    # Scored before the insert, so the features see only the buyer's earlier orders (as offline).
+    verdict = fraud.check_order(model, s, principal.user_id, uow.now, total, sum(wanted.values()))
     order = Order(
         buyer_id=principal.user_id,
         shop_id=shop.id,
@@ -302,6 +320,9 @@ def _create_order(uow: Uow, principal: Principal, body: OrderCreate) -> Order:
         shipping_address=body.shipping_address,
         created_at=uow.now,
         updated_at=uow.now,
+        fraud_score=verdict.score if verdict else None,
+        fraud_model_version=verdict.model_version if verdict else None,
+        review_status=ReviewStatus.held.value if verdict and verdict.held else None,
     )
     s.add(order)
     s.flush()
@@ -343,6 +364,8 @@ def _create_order(uow: Uow, principal: Principal, body: OrderCreate) -> Order:
         f"{len(lines)} item(s), {total.normalize():f} {order.currency}, awaiting payment",
         {"orderId": order.id, "shopId": shop.id, "status": order.status},
     )
+    if verdict is not None and verdict.held:
+        fraud.hold(uow, order, verdict)
     return order
 
 
@@ -403,26 +426,56 @@ def _item_rows(db: Session, order_id: int) -> list[tuple[int, int]]:
 
 
 def _move(
-    uow: Uow, principal: Principal, order_id: int, move: Move, values: dict[str, Any] | None = None
+    uow: Uow,
+    principal: Principal,
+    order_id: int,
+    move: Move,
+    values: dict[str, Any] | None = None,
+    *,
+    staff: bool = False,
+    check: Callable[[Order], None] | None = None,
+    conditions: tuple[ColumnElement[bool], ...] = (),
 ) -> tuple[Order, OrderStatus, str, int]:
     """Checks who may make the move and from which status, then makes it with a conditional UPDATE.
 
-    Returns the refreshed order, the status it left, the caller's side and the other party's user id."""
+    `staff`: the caller is a reviewer the router already checked (side "staff", any order). `check`
+    refuses the move for the loaded order; `conditions` are added to the UPDATE's WHERE so a
+    concurrent change of what `check` looked at makes the move fail instead of overwriting it.
+
+    Returns the refreshed order, the status it left, the caller's side and the other party's user id
+    (the buyer, for staff)."""
     s = uow.session
-    order, owner_id = _visible(s, principal, order_id)
-    side = (
-        "buyer" if order.buyer_id == principal.user_id else "seller" if owner_id == principal.user_id else ""
-    )
-    if side not in move.actors:
-        who = " or ".join(sorted("the buyer" if a == "buyer" else "the shop's owner" for a in move.actors))
-        raise Forbidden(f"Only {who} can {move.action} this order")
+    if staff:
+        row = s.execute(
+            select(Order, Shop.owner_id).join(Shop, Shop.id == Order.shop_id).where(Order.id == order_id)
+        ).first()
+        if row is None:
+            raise NotFound("Order", order_id)
+        order, owner_id = row[0], int(row[1])
+        side = "staff"
+    else:
+        order, owner_id = _visible(s, principal, order_id)
+        side = (
+            "buyer"
+            if order.buyer_id == principal.user_id
+            else "seller"
+            if owner_id == principal.user_id
+            else ""
+        )
+        if side not in move.actors:
+            who = " or ".join(
+                sorted("the buyer" if a == "buyer" else "the shop's owner" for a in move.actors)
+            )
+            raise Forbidden(f"Only {who} can {move.action} this order")
     current = OrderStatus(order.status)
     if current not in move.sources:
         raise InvalidTransition("order", current.value, move.action)
+    if check is not None:
+        check(order)
     changes = {"status": move.target.value, "updated_at": uow.now, move.stamp: uow.now, **(values or {})}
     result = s.execute(
         update(Order)
-        .where(Order.id == order.id, Order.status == current.value)
+        .where(Order.id == order.id, Order.status == current.value, *conditions)
         .values(**changes)
         .execution_options(synchronize_session=False)
     )
@@ -462,10 +515,25 @@ def _emit_and_notify(
     )
 
 
+def _not_held(order: Order) -> None:
+    if order.review_status == ReviewStatus.held.value:
+        raise Conflict(
+            f"Order {order.id} is held for fraud review and cannot be paid until it is released",
+            code="ORDER_HELD",
+            details={"orderId": order.id, "reviewStatus": order.review_status},
+        )
+
+
 def pay(uow: Uow, principal: Principal, order_id: int, body: PayIn | None) -> Order:
     body = body or PayIn()
+    # No WHERE condition needed: an order is held only when placed, so a check that passed stays true.
     order, previous, side, other = _move(
-        uow, principal, order_id, PAY, {"payment_tx_hash": body.tx_hash, "payment_chain": body.chain}
+        uow,
+        principal,
+        order_id,
+        PAY,
+        {"payment_tx_hash": body.tx_hash, "payment_chain": body.chain},
+        check=_not_held,
     )
     items = _item_rows(uow.session, order.id)
     for pid, qty in items:
@@ -494,7 +562,44 @@ def pay(uow: Uow, principal: Principal, order_id: int, body: PayIn | None) -> Or
 
 def cancel(uow: Uow, principal: Principal, order_id: int, body: CancelIn | None) -> Order:
     reason = body.reason if body and body.reason else None
-    order, previous, side, other = _move(uow, principal, order_id, CANCEL, {"cancel_reason": reason})
+    return _cancel(uow, principal, order_id, reason)
+
+
+def _must_be_held(order: Order) -> None:
+    if order.review_status != ReviewStatus.held.value:
+        raise Conflict(
+            f"Order {order.id} is not held for review",
+            code="ORDER_NOT_HELD",
+            details={"orderId": order.id, "reviewStatus": order.review_status},
+        )
+
+
+def reject_held(uow: Uow, principal: Principal, order_id: int, note: str | None) -> Order:
+    """Staff rejected a held order: cancelled by the cancel path (stock back, `order.cancelled` with
+    `by: staff` and `review: rejected`), the buyer and the shop told."""
+    return _cancel(uow, principal, order_id, note, review=True)
+
+
+def _cancel(
+    uow: Uow, principal: Principal, order_id: int, reason: str | None, *, review: bool = False
+) -> Order:
+    changes: dict[str, Any] = {"cancel_reason": reason}
+    if review:
+        changes |= {
+            "review_status": ReviewStatus.rejected.value,
+            "reviewed_by": principal.user_id,
+            "reviewed_at": uow.now,
+        }
+    order, previous, side, other = _move(
+        uow,
+        principal,
+        order_id,
+        CANCEL,
+        changes,
+        staff=review,
+        check=_must_be_held if review else None,
+        conditions=(Order.review_status == ReviewStatus.held.value,) if review else (),
+    )
     items = _item_rows(uow.session, order.id)
     for pid, qty in items:  # release the reserved stock; a paid order also gives its sales back
         values: dict[str, Any] = {"stock": Product.stock + qty}
@@ -510,17 +615,22 @@ def cancel(uow: Uow, principal: Principal, order_id: int, body: CancelIn | None)
         "reason": reason,
         "wasPaid": previous is OrderStatus.paid,
         "stockReleased": [{"productId": pid, "quantity": qty} for pid, qty in items],
+        "review": ReviewStatus.rejected.value if review else None,
     }
-    by = "the buyer" if side == "buyer" else "the shop"
-    _emit_and_notify(
-        uow,
-        order,
-        CANCEL,
-        payload,
-        other,
-        f"Order #{order.id} cancelled",
-        f"Cancelled by {by}" + (f": {reason}" if reason else ""),
-    )
+    by = {"buyer": "the buyer", "seller": "the shop", "staff": "the store's fraud review"}[side]
+    title = f"Order #{order.id} cancelled"
+    text = f"Cancelled by {by}" + (f": {reason}" if reason else "")
+    _emit_and_notify(uow, order, CANCEL, payload, other, title, text)
+    if review:  # the buyer was told above; the shop's reserved stock is back too
+        owner_id = uow.session.execute(select(Shop.owner_id).where(Shop.id == order.shop_id)).scalar_one()
+        notify(
+            uow,
+            int(owner_id),
+            NotificationType.order_update,
+            title,
+            text,
+            {"orderId": order.id, "shopId": order.shop_id, "status": order.status},
+        )
     return order
 
 

@@ -261,12 +261,15 @@ CATALOG: dict[EventType, EventDoc] = {
     EventType.order_cancelled: EventDoc(
         ORDERS,
         "`order`",
-        "Buyer or seller cancelled (from pending or paid); reserved stock goes back.",
+        "Buyer or seller cancelled (from pending or paid); reserved stock goes back. Also written when "
+        "staff reject an order held by the fraud model (`by: staff`, `review: rejected`; the actor is "
+        "the reviewer).",
         {
             **_ORDER_BASE,
-            "reason": "the reason given, or null",
+            "reason": "the reason given (the reviewer's note for a rejection), or null",
             "wasPaid": "true when cancelled after payment (sales counters go back too)",
             "stockReleased": "`[{productId, quantity}]`",
+            "review": "`rejected` when staff rejected a held order in fraud review, else null",
         },
         refs=(SHOP, ORDER),
     ),

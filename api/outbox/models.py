@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Index, String
+from sqlalchemy import Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from api.db.base import Base, BigId, pk
@@ -19,6 +19,14 @@ class Event(Base):
     __table_args__ = (
         Index("ix_events_type_occurred", "event_type", "occurred_at"),
         Index("ix_events_entity", "entity_type", "entity_id"),
+        # The fraud features count a buyer's refused logins at order time (api/orders/fraud.py).
+        Index(
+            "ix_events_failed_login",
+            "entity_id",
+            "occurred_at",
+            sqlite_where=text("event_type = 'user.login_failed'"),
+            postgresql_where=text("event_type = 'user.login_failed'"),
+        ),
     )
 
     id: Mapped[int] = pk()

@@ -12,7 +12,11 @@ class ProductView(Base):
     """Seed 001 §2."""
 
     __tablename__ = "product_views"
-    __table_args__ = (Index("ix_product_views_product_created", "product_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_product_views_product_created", "product_id", "created_at"),
+        # The fraud features count a buyer's views of the last day at order time (api/orders/fraud.py).
+        Index("ix_product_views_user_created", "user_id", "created_at"),
+    )
 
     id: Mapped[int] = pk()
     product_id: Mapped[int] = mapped_column(BigId, ForeignKey("products.id", ondelete="CASCADE"))

@@ -29,6 +29,15 @@ from tests.conftest import TEST_SECRET
 REPO = Path(__file__).resolve().parents[2]
 RAW_ASSETS = {"raw_events", *(f"raw_{t}" for t in SNAPSHOT_TABLES)}
 CONTRACT_MARTS = {"marts/mart_shop_daily", "marts/mart_platform_daily", "marts/mart_revenue_daily"}
+# pipelines/ml: trained by the train_models job (tests/pipelines/test_ml.py).
+ML_ASSETS = {
+    "demand_forecast",
+    "price_model",
+    "customer_segments",
+    "recommender",
+    "fraud_model",
+    "ai_insights",
+}
 
 
 def _settings(tmp_path: Path, **extra: Any) -> Settings:
@@ -56,7 +65,7 @@ def test_the_definitions_load_with_every_layer_and_resources_from_settings(tmp_p
     assert {k.split("/")[0] for k in models} == {"staging", "intermediate", "marts"}
     for key in models:
         assert graph.get(AssetKey.from_user_string(key)).group_name == key.split("/")[0]
-    assert keys == RAW_ASSETS | models | {"warehouse_snapshot"}
+    assert keys == RAW_ASSETS | models | ML_ASSETS | {"warehouse_snapshot"}
 
     # The dbt sources are the ingest's assets: staging reads what the loads write.
     assert AssetKey("raw_events") in graph.get(AssetKey(["staging", "stg_events"])).parent_keys

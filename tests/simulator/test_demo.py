@@ -19,6 +19,8 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from ml.registry import latest_version
+from pipelines.ml.assets import MODEL_NAMES
 from tests.conftest import PG_ADMIN_URL, REDIS_URL, service_missing
 
 STORE = str(Path(sys.executable).parent / "store")
@@ -79,6 +81,13 @@ def _events(url: str, event_type: str = "product.viewed") -> int:
         engine.dispose()
 
 
+def _models(runner: Demo) -> dict[str, str]:
+    """Registry name -> newest version, in the demo's data dir."""
+    root = Path(runner.env["STORE_DATA_DIR"]) / "models"
+    found = {name: latest_version(root, name) for name in MODEL_NAMES}
+    return {name: version for name, version in found.items() if version is not None}
+
+
 @pytest.fixture(params=["sqlite", "postgres+redis"])
 def demo(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Demo, str]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("STORE_", "DAGSTER_"))}
@@ -123,6 +132,8 @@ def test_demo_brings_the_platform_up_and_ctrl_c_stops_it(demo: tuple[Demo, str])
         runner.wait_for(proc, READY)
         out = "\n".join(runner.lines)
         assert "2 days simulated" in out and "Pipeline done" in out, out
+        # The models were trained (two days are too few to forecast, enough for the others).
+        assert set(_models(runner)) >= {"price", "segments", "recommender", "fraud"}, out
         for port in runner.ports:
             assert f"http://127.0.0.1:{port}" in out
         assert httpx.get(f"http://127.0.0.1:{api}/health", timeout=5).json()["data"]["status"] == "ok"
@@ -149,7 +160,7 @@ def test_a_second_run_reuses_the_data(demo: tuple[Demo, str]) -> None:
         runner.wait_for(proc, READY)
     finally:
         runner.stop(proc)
-    first = _events(url, "user.registered")
+    first, models = _events(url, "user.registered"), _models(runner)
     proc = runner.start("--no-live")
     try:
         runner.wait_for(proc, READY)
@@ -158,3 +169,4 @@ def test_a_second_run_reuses_the_data(demo: tuple[Demo, str]) -> None:
         runner.stop(proc)
     assert "Reusing the store" in out and "days simulated" not in out, out
     assert _events(url, "user.registered") == first  # nobody signed up again: nothing re-simulated
+    assert _models(runner) == models  # the trained models were kept, not trained again

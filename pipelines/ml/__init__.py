@@ -1,0 +1,1 @@
+"""The ML assets: models trained from the warehouse, saved to the registry, their outputs in `ml.*`."""
