@@ -287,11 +287,12 @@ def demo(
 
 
 def _needs_training(settings: Settings) -> bool:
-    from ml.registry import latest_version
+    """No model was ever trained in this data dir (good or not: a young store may not beat baselines)."""
+    from ml.registry import versions
     from pipelines.ml.assets import MODEL_NAMES
 
     assert settings.models_dir is not None
-    return all(latest_version(settings.models_dir, name) is None for name in MODEL_NAMES)
+    return not any(versions(settings.models_dir, name) for name in MODEL_NAMES)
 
 
 def _pipeline(settings: Settings, job: str = "refresh") -> bool:

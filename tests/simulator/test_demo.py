@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from ml.registry import latest_version
+from ml.registry import versions
 from pipelines.ml.assets import MODEL_NAMES
 from tests.conftest import PG_ADMIN_URL, REDIS_URL, service_missing
 
@@ -82,10 +82,9 @@ def _events(url: str, event_type: str = "product.viewed") -> int:
 
 
 def _models(runner: Demo) -> dict[str, str]:
-    """Registry name -> newest version, in the demo's data dir."""
+    """Registry name -> newest trained version (good or not), in the demo's data dir."""
     root = Path(runner.env["STORE_DATA_DIR"]) / "models"
-    found = {name: latest_version(root, name) for name in MODEL_NAMES}
-    return {name: version for name, version in found.items() if version is not None}
+    return {name: found[0] for name in MODEL_NAMES if (found := versions(root, name))}
 
 
 @pytest.fixture(params=["sqlite", "postgres+redis"])
