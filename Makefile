@@ -2,7 +2,7 @@
 UV ?= python3 -m uv
 RUN = $(UV) run --frozen
 
-.PHONY: setup test lint demo api migrate bench bench-realtime bench-simulator bench-pipeline bench-freshness bench-ml-serving docs
+.PHONY: setup test lint demo api migrate bench bench-realtime bench-simulator bench-pipeline bench-freshness bench-ml bench-ml-serving docs
 setup:  ## install uv, the locked Python packages, and start PostgreSQL and Redis if needed
 	bash .ci/setup
 
@@ -35,6 +35,9 @@ bench-pipeline: setup  ## issue 5 targets: store → warehouse events/s on both 
 
 bench-freshness: setup  ## issue 5 target: an order placed through the API visible in mart_shop_daily, with the sensor running
 	$(RUN) python -m bench.freshness $(BENCH_ARGS)
+
+bench-ml: setup  ## issue 6 targets: held-out quality of every model against its baseline on the demo profile, and the training time (BENCH_ARGS=--serving adds bench-ml-serving)
+	$(RUN) python -m bench.ml $(BENCH_ARGS)
 
 bench-ml-serving: setup  ## issue 6 target: GET /api/recommendations/{userId} p99 <= 30 ms at 200 req/s on the demo-size store (BENCH_ARGS=--backend both --reuse)
 	$(RUN) python -m bench.recommendations $(BENCH_ARGS)

@@ -19,7 +19,7 @@ import random
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
@@ -117,11 +117,20 @@ class Pool:
     (uvicorn closes connections idle for 5 s) is sent again on a new connection; connections idle for
     longer than `max_idle` are not reused at all."""
 
-    def __init__(self, host: str, port: int, max_connections: int = 1024, max_idle: float = 4.0) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        max_connections: int = 1024,
+        max_idle: float = 4.0,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         self.host, self.port = host, port
         self.max_idle = max_idle
         self.retries = 0
-        self.host_header = f"{host}:{port}".encode()
+        # Extra header lines ride after Host: the request bytes are built once per request anyway.
+        extra = "".join(f"\r\n{name}: {value}" for name, value in (headers or {}).items())
+        self.host_header = f"{host}:{port}{extra}".encode()
         self.idle: deque[Connection] = deque()
         self.opened = 0
         self.slots = asyncio.Semaphore(max_connections)
@@ -382,11 +391,12 @@ async def open_loop(
     timeout: float = 10.0,
     server_pid: int | None = None,
     on_progress: Callable[[int, int], None] | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> RunResult:
     """Send `rate` GET requests per second for `seconds`, on schedule whatever the responses do."""
     total = max(1, round(rate * seconds))
     result = RunResult(name=name, rate=rate, seconds=seconds)
-    pool = Pool(host, port)
+    pool = Pool(host, port, headers=headers)
     paths = [next_path() for _ in range(total)]  # drawn up front: no RNG work on the send path
     interval = 1.0 / rate
     clock = time.perf_counter

@@ -26,11 +26,9 @@ import os
 import random
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
-from unittest import mock
 
 import pandas as pd
 import typer
@@ -132,23 +130,6 @@ def store_rows(store: Any, rows: list[tuple[int, int, float, str]]) -> int:
     return replace_recommendations(store, rows, model_version="bench", now=datetime.now(UTC))
 
 
-@contextmanager
-def bearer(token: str) -> Iterator[None]:
-    """Every request of bench.loadgen carries `Authorization: Bearer <token>`.
-
-    The generator's HTTP client writes `Host: <host_header>` and a fixed Accept line; a pool whose host
-    header ends with the extra header line sends it on every request without touching bench/loadgen.py."""
-    base = loadgen.Pool
-
-    class AuthPool(base):  # type: ignore[valid-type,misc]
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            self.host_header += b"\r\nAuthorization: Bearer " + token.encode()
-
-    with mock.patch.object(loadgen, "Pool", AuthPool):
-        yield
-
-
 def user_paths(users: list[int], seed: int) -> Callable[[], str]:
     rng = random.Random(seed)
     return lambda: f"/api/recommendations/{rng.choice(users)}"
@@ -171,18 +152,18 @@ def run_mode(
         )["accessToken"]
         sample = server.call("GET", f"/api/recommendations/{users[0]}", token=token)
         assert sample["items"], "no recommendations answered"
-        with bearer(token):
-            warm = loadgen.run(
-                loadgen.open_loop(HOST, server.port, f"warm-up/{mode}", user_paths(users, 7), rate=rate,
-                                  seconds=warmup, server_pid=pid)
-            )  # fmt: skip
-            server.drain()
-            background = wait_for_quiet(quiet_wait) if quiet_wait else background_load(1.0)
-            before = server.call("GET", "/api/cache/stats", token=token)
-            result = loadgen.run(
-                loadgen.open_loop(HOST, server.port, f"recommendations/{mode}", user_paths(users, 11),
-                                  rate=rate, seconds=seconds, server_pid=pid)
-            )  # fmt: skip
+        auth = {"Authorization": f"Bearer {token}"}
+        warm = loadgen.run(
+            loadgen.open_loop(HOST, server.port, f"warm-up/{mode}", user_paths(users, 7), rate=rate,
+                              seconds=warmup, server_pid=pid, headers=auth)
+        )  # fmt: skip
+        server.drain()
+        background = wait_for_quiet(quiet_wait) if quiet_wait else background_load(1.0)
+        before = server.call("GET", "/api/cache/stats", token=token)
+        result = loadgen.run(
+            loadgen.open_loop(HOST, server.port, f"recommendations/{mode}", user_paths(users, 11),
+                              rate=rate, seconds=seconds, server_pid=pid, headers=auth)
+        )  # fmt: skip
         after = server.call("GET", "/api/cache/stats", token=token)
     kind = "recommendation"
     hits = after["byKind"][kind]["hits"] - before["byKind"][kind]["hits"]
