@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from simulator.demand import MAX_PURCHASE
 from simulator.personas import SPECS
 from simulator.world import World
@@ -85,3 +87,29 @@ def write_truth(truth: dict[str, Any], data_dir: Path) -> Path:
     path = data_dir / TRUTH_FILE
     path.write_text(json.dumps(truth, indent=1, sort_keys=True) + "\n")
     return path
+
+
+# --- readers of what was planted, for scoring models against it ----------------------------------
+def personas(truth: dict[str, Any]) -> pd.Series:
+    """The planted persona per user id (sellers included)."""
+    return pd.Series({u["userId"]: u["persona"] for u in truth["users"]}, name="persona")
+
+
+def promotions(truth: dict[str, Any]) -> pd.DataFrame:
+    """One row per planned promotion: category_id, start, end (dates, inclusive). A shop plans its
+    promotions ahead, so they are known for the forecast horizon too."""
+    start = pd.Timestamp(truth["start"])
+    rows = [
+        {
+            "category_id": p["categoryId"],
+            "start": start + pd.Timedelta(days=p["startDay"]),
+            "end": start + pd.Timedelta(days=p["endDay"]),
+        }
+        for p in truth["promotions"]
+    ]
+    return pd.DataFrame(rows, columns=["category_id", "start", "end"])
+
+
+def fraud_labels(truth: dict[str, Any]) -> set[int]:
+    """The ids of the orders fraudsters placed."""
+    return {int(o) for o in truth["fraudulentOrders"]}

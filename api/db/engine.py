@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 import sqlite3
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,7 +16,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.core.cache import DEFAULT_PREFIX as DEFAULT_CACHE_PREFIX
-from api.core.cache import ReadCache
+from api.core.cache import ReadCache, RedisBackend
 from api.core.responses import dumps
 from api.core.settings import Settings
 from api.realtime.relay import LiveRelay
@@ -177,6 +179,29 @@ class Store:
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
+
+
+# A process other than the API (the pipelines) waits this long for SQLite's write lock, which the API
+# may hold at the same moment.
+EXTERNAL_SQLITE_TIMEOUT_SECONDS = 10
+
+
+@contextmanager
+def open_store(database_url: str, *, redis_url: str | None = None) -> Iterator[Store]:
+    """The store for a process other than the API (the pipelines' resources). With the API's Redis its
+    commits renew the version tokens the API's read cache checks, so what it writes is never served
+    stale from Redis."""
+    sqlite = database_url.startswith("sqlite")
+    engine = create_engine(
+        database_url,
+        connect_args={"timeout": EXTERNAL_SQLITE_TIMEOUT_SECONDS} if sqlite else {},
+        pool_pre_ping=not sqlite,
+    )
+    cache = ReadCache(RedisBackend(redis_url, prefix=DEFAULT_CACHE_PREFIX)) if redis_url else None
+    try:
+        yield Store.from_engine(engine, cache=cache)
+    finally:
+        engine.dispose()
 
 
 def wal_checkpoint(engine: Engine) -> None:

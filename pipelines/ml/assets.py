@@ -26,6 +26,7 @@ from ml import fraud, insights, price, recommend, registry, segments
 from pipelines.ingest.resources import WarehouseResource
 from pipelines.ml import checks
 from pipelines.ml.resources import MlResource, RecommendationsStore, ml_writer
+from simulator import truth as planted
 from warehouse import ml_frames
 from warehouse.marts import MartReader, money
 from warehouse.ml_outputs import MlWriter, to_json
@@ -154,32 +155,16 @@ def _dv(hwm: int) -> str:
 
 
 def _promotions(truth: Mapping[str, Any] | None) -> pd.DataFrame | None:
-    """Planned promotions (category_id, start, end): a shop plans them ahead, so they are known for the
-    forecast horizon too. Only the simulator writes them down."""
-    if not truth or not truth.get("promotions"):
-        return None
-    start = pd.Timestamp(truth["start"])
-    rows = [
-        {
-            "category_id": p["categoryId"],
-            "start": start + pd.Timedelta(days=p["startDay"]),
-            "end": start + pd.Timedelta(days=p["endDay"]),
-        }
-        for p in truth["promotions"]
-    ]
-    return pd.DataFrame(rows, columns=["category_id", "start", "end"])
+    """Planned promotions: only the simulator writes them down (a shop plans them ahead)."""
+    return planted.promotions(dict(truth)) if truth and truth.get("promotions") else None
 
 
 def _personas(truth: Mapping[str, Any] | None) -> pd.Series | None:
-    if not truth or not truth.get("users"):
-        return None
-    return pd.Series({u["userId"]: u["persona"] for u in truth["users"]}, name="persona")
+    return planted.personas(dict(truth)) if truth and truth.get("users") else None
 
 
 def _fraud_labels(truth: Mapping[str, Any] | None) -> set[int] | None:
-    if not truth or "fraudulentOrders" not in truth:
-        return None
-    return {int(o) for o in truth["fraudulentOrders"]}
+    return planted.fraud_labels(dict(truth)) if truth and "fraudulentOrders" in truth else None
 
 
 # --- demand --------------------------------------------------------------------------------------

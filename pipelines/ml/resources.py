@@ -11,16 +11,13 @@ from typing import Any
 
 from dagster import ConfigurableResource
 from pydantic import Field
-from sqlalchemy import create_engine
 
 from api.core.settings import Settings
-from api.db.engine import Store
+from api.db.engine import Store, open_store
 from ml.forecast import ForecastConfig
 from pipelines.ingest.resources import WarehouseResource
 from warehouse.ml_outputs import MlWriter, writer_for
 
-# Waits this long for SQLite's write lock: the API may be writing at the same moment.
-_SQLITE_TIMEOUT_SECONDS = 10
 TRUTH_FILE = "truth.json"
 
 
@@ -68,19 +65,14 @@ class RecommendationsStore(ConfigurableResource["RecommendationsStore"]):
     """The store database, where `product_recommendations` lives."""
 
     database_url: str = Field(description="SQLAlchemy URL of the store (STORE_DATABASE_URL).")
+    redis_url: str | None = Field(
+        default=None, description="The API's Redis (STORE_REDIS_URL): a refresh invalidates its cache."
+    )
 
     @contextmanager
     def store(self) -> Iterator[Store]:
-        sqlite = self.database_url.startswith("sqlite")
-        engine = create_engine(
-            self.database_url,
-            connect_args={"timeout": _SQLITE_TIMEOUT_SECONDS} if sqlite else {},
-            pool_pre_ping=not sqlite,
-        )
-        try:
-            yield Store.from_engine(engine)
-        finally:
-            engine.dispose()
+        with open_store(self.database_url, redis_url=self.redis_url) as store:
+            yield store
 
 
 @contextmanager
@@ -101,5 +93,7 @@ def build_resources(settings: Settings) -> dict[str, object]:
         "ml": MlResource(
             models_dir=str(settings.models_dir.resolve()), data_dir=str(settings.data_dir.resolve())
         ),
-        "recommendations_store": RecommendationsStore(database_url=settings.database_url),
+        "recommendations_store": RecommendationsStore(
+            database_url=settings.database_url, redis_url=settings.redis_url
+        ),
     }

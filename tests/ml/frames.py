@@ -30,6 +30,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.types import TypeEngine
 
 from api.db.types import Money, UTCDateTime
+from simulator.truth import fraud_labels, personas, promotions
 
 _TIME = UTCDateTime()
 _MONEY = Money()
@@ -203,29 +204,8 @@ def read_frames(engine: Engine) -> StoreFrames:
 
 
 # --- the truth file ------------------------------------------------------------------------------
-def personas(truth: dict[str, Any]) -> pd.Series:
-    """The planted persona per user id (sellers included)."""
-    return pd.Series({u["userId"]: u["persona"] for u in truth["users"]}, name="persona")
-
-
-def promotions(truth: dict[str, Any]) -> pd.DataFrame:
-    """One row per planned promotion: category_id, start, end (dates, inclusive). A shop plans its
-    promotions ahead, so they are known for the forecast horizon too."""
-    start = pd.Timestamp(truth["start"])
-    rows = [
-        {
-            "category_id": p["categoryId"],
-            "start": start + pd.Timedelta(days=p["startDay"]),
-            "end": start + pd.Timedelta(days=p["endDay"]),
-        }
-        for p in truth["promotions"]
-    ]
-    return pd.DataFrame(rows, columns=["category_id", "start", "end"])
-
-
-def fraud_labels(truth: dict[str, Any]) -> set[int]:
-    return {int(o) for o in truth["fraudulentOrders"]}
-
-
 def reference_prices(truth: dict[str, Any]) -> dict[int, Decimal]:
     return {c["categoryId"]: Decimal(str(c["referencePrice"])) for c in truth["categories"]}
+
+
+__all__ = ["StoreFrames", "fraud_labels", "personas", "promotions", "read_frames", "reference_prices"]
