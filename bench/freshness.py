@@ -65,7 +65,7 @@ def _buyer_and_products(api: httpx.Client) -> tuple[str, list[dict[str, Any]]]:
     ).raise_for_status()
     login = api.post("/api/auth/login", json={"email": email, "password": password})
     login.raise_for_status()
-    listing = api.get("/api/products", params={"page_size": 50}).json()["data"]
+    listing = api.get("/api/products", params={"pageSize": 50}).json()["data"]
     products = [p for p in listing if p["stock"] > 5]
     if not products:
         raise SystemExit("no product in stock to order")
