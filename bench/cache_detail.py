@@ -73,17 +73,21 @@ def database_url(backend: Backend) -> str:
     return STORE.url(backend)
 
 
-def prepare(backend: Backend, spec: bulk_load.BulkSpec, reuse: bool) -> dict[str, Any]:
+def prepare(
+    backend: Backend, spec: bulk_load.BulkSpec, reuse: bool, store: BenchStore | None = None
+) -> dict[str, Any]:
+    """A bench store holding `spec` (this bench's own unless `store` names another), reused if asked."""
     from api.db.migrate import upgrade
 
-    url = database_url(backend)
+    store = store or STORE
+    url = store.url(backend)
     if backend is Backend.postgres and not _pg_reachable():
         raise RuntimeError(f"PostgreSQL is not reachable at {_display(PG_ADMIN_URL)}")
     if reuse and at_head(url) and bulk_load.has_data(url, spec):
         console.print(f"[green]reusing[/] {_display(url)}")
         return {"reused": True}
     started = time.perf_counter()
-    STORE.recreate(backend)
+    store.recreate(backend)
     upgrade(url)
     report = bulk_load.load(url, spec, console)
     return {"reused": False, "seconds": round(time.perf_counter() - started, 1), "rows": report.rows}

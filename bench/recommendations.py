@@ -36,18 +36,16 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import create_engine, text
 
-from bench import bulk_load, figures, loadgen
+from bench import bulk_load, cache_detail, figures, loadgen
 from bench.api_latency import (
     HOST,
     ROOT,
     _display,
-    _pg_reachable,
-    at_head,
     background_load,
     wait_for_quiet,
 )
 from bench.cache_detail import CacheServer, drop_namespace
-from bench.stores import PG_ADMIN_URL, Backend, BenchStore
+from bench.stores import Backend, BenchStore
 
 RESULTS = ROOT / "bench" / "results" / "recommendations.json"
 STORE = BenchStore(ROOT / "data" / "bench" / "recs_bench.db", "store_recs_bench")
@@ -57,22 +55,6 @@ SPEC = bulk_load.BulkSpec(users=2_000, shops=100, products=5_000, views=40_000, 
 
 console = Console(width=None if sys.stdout.isatty() else 150)
 cli = typer.Typer(add_completion=False, help=__doc__)
-
-
-def prepare(backend: Backend, reuse: bool) -> dict[str, Any]:
-    from api.db.migrate import upgrade
-
-    url = STORE.url(backend)
-    if backend is Backend.postgres and not _pg_reachable():
-        raise RuntimeError(f"PostgreSQL is not reachable at {_display(PG_ADMIN_URL)}")
-    if reuse and at_head(url) and bulk_load.has_data(url, SPEC):
-        console.print(f"[green]reusing[/] {_display(url)}")
-        return {"reused": True}
-    started = time.perf_counter()
-    STORE.recreate(backend)
-    upgrade(url)
-    report = bulk_load.load(url, SPEC, console)
-    return {"reused": False, "seconds": round(time.perf_counter() - started, 1), "rows": report.rows}
 
 
 def write_recommendations(url: str, cold_share: float, seed: int) -> dict[str, Any]:
@@ -250,7 +232,7 @@ def main(
     failed = False
     for b in backends:
         console.rule(f"[bold]{b.value}")
-        prep = prepare(b, reuse)
+        prep = cache_detail.prepare(b, SPEC, reuse, store=STORE)
         url = STORE.url(b)
         written = write_recommendations(url, cold_share, seed=5)
         engine = create_engine(url)
