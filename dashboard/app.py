@@ -10,6 +10,7 @@ from functools import partial
 from pathlib import Path
 
 import streamlit as st
+from streamlit.navigation.page import StreamlitPage
 
 from api.core.clock import SystemClock
 from api.core.settings import Settings, get_settings
@@ -17,6 +18,7 @@ from dashboard import access
 from dashboard.context import CONTEXT_KEY, VIEWER_KEY, PageContext, signed_in
 from dashboard.data.engine import read_only_engine
 from dashboard.data.store_reads import StoreReads
+from dashboard.reports.builder import allowed, sections
 from dashboard.sections import sign_in
 
 SECTIONS = Path(__file__).parent / "sections"
@@ -70,11 +72,35 @@ def main() -> None:
     st.session_state[VIEWER_KEY] = viewer
     st.session_state[CONTEXT_KEY] = ctx
     sidebar(ctx)
-    pages = [
-        st.Page(SECTIONS / "overview.py", title="Overview", icon=":material/dashboard:", default=True),
-        st.Page(SECTIONS / "realtime.py", title="Real-time", icon=":material/bolt:", url_path="realtime"),
+    st.navigation(pages_for(viewer)).run()
+
+
+# slug, title, icon; a report section the viewer may not read (builder.allowed) is not listed.
+PAGES: tuple[tuple[str, str, str], ...] = (
+    ("overview", "Overview", ":material/dashboard:"),
+    ("analytics", "Analytics", ":material/query_stats:"),
+    ("blockchain", "Blockchain", ":material/currency_bitcoin:"),
+    ("ai", "AI Insights", ":material/psychology:"),
+    ("security", "Security", ":material/shield:"),
+    ("system", "System", ":material/dns:"),
+    ("realtime", "Real-time", ":material/bolt:"),
+)
+
+
+def pages_for(viewer: access.Viewer) -> list[StreamlitPage]:
+    """The sections this viewer may open, in the seed's order (Real-time last)."""
+    reports = sections()
+    return [
+        st.Page(
+            SECTIONS / f"{slug}.py",
+            title=title,
+            icon=icon,
+            url_path=None if slug == "overview" else slug,
+            default=slug == "overview",
+        )
+        for slug, title, icon in PAGES
+        if slug not in reports or allowed(reports[slug], viewer.scope)
     ]
-    st.navigation(pages).run()
 
 
 if __name__ == "__main__":  # Streamlit runs the entry script as __main__

@@ -16,6 +16,10 @@ APP = Path(__file__).resolve().parent / "app.py"
 ROOT = APP.parent.parent
 DEFAULT_PORT = 8501
 DEFAULT_ADDRESS = "127.0.0.1"
+THEMES: dict[str, dict[str, str]] = {
+    "light": {"primaryColor": "#F7931A", "backgroundColor": "#FFFFFF", "textColor": "#1F2430"},
+    "dark": {"primaryColor": "#F7931A", "backgroundColor": "#0E1117", "textColor": "#FAFAFA"},
+}
 
 
 def command(*, port: int = DEFAULT_PORT, address: str = DEFAULT_ADDRESS) -> list[str]:
@@ -34,6 +38,14 @@ def command(*, port: int = DEFAULT_PORT, address: str = DEFAULT_ADDRESS) -> list
         # No usage statistics sent to Streamlit's servers from a dashboard of business numbers.
         "--browser.gatherUsageStats",
         "false",
+        # A light and a dark theme: the viewer picks one (or follows the system) in the app's menu,
+        # Settings > Theme; charts follow it.
+        *(
+            token
+            for mode, options in THEMES.items()
+            for option, value in options.items()
+            for token in (f"--theme.{mode}.{option}", value)
+        ),
     ]
 
 

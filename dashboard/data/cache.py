@@ -9,10 +9,10 @@ from datetime import datetime
 
 import streamlit as st
 
-from dashboard.data.store_reads import DailyRow, PeriodNumbers, ShopScope, StoreReads
+from dashboard.data.store_reads import PeriodNumbers, ShopScope, StoreReads
 
-# Past days do not change and today's numbers may lag this much: an overview is not a live view.
-OVERVIEW_TTL_SECONDS = 60
+# Today's numbers on the Real-time page may lag this much: they are the day's totals, not the feed.
+OVERVIEW_TTL_SECONDS = 10
 # The per-minute chart redraws every few seconds for every open Real-time page: one query serves all.
 LIVE_TTL_SECONDS = 3
 
@@ -27,11 +27,6 @@ def period(
     exclude_user_id: int | None,
 ) -> PeriodNumbers:
     return _reads.period(start=start, end=end, shops=shops, exclude_user_id=exclude_user_id)
-
-
-@st.cache_data(ttl=OVERVIEW_TTL_SECONDS, show_spinner=False)
-def daily(_reads: StoreReads, db: str, start: datetime, end: datetime, shops: ShopScope) -> list[DailyRow]:
-    return _reads.daily(start=start, end=end, shops=shops)
 
 
 @st.cache_data(ttl=LIVE_TTL_SECONDS, show_spinner=False)

@@ -6,10 +6,9 @@ limits the numbers to those shops (a shop owner's view; an empty tuple sees noth
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -40,6 +39,7 @@ messages = metadata.tables["messages"]
 conversations = metadata.tables["conversations"]
 product_views = metadata.tables["product_views"]
 products = metadata.tables["products"]
+categories = metadata.tables["categories"]
 
 ShopScope = tuple[int, ...] | None
 # Orders that were paid and not cancelled count as revenue; pending and cancelled ones do not.
@@ -96,13 +96,6 @@ class PeriodNumbers:
     def conversion(self) -> float | None:
         """Orders per product viewer, None when nobody viewed a product."""
         return self.orders / self.product_viewers if self.product_viewers else None
-
-
-@dataclass(frozen=True)
-class DailyRow:
-    day: date
-    orders: int
-    revenue: dict[str, Decimal] = field(default_factory=dict)
 
 
 # --- dialect differences ---------------------------------------------------------------------
@@ -200,8 +193,34 @@ class StoreReads:
         return Account(*rows[0]) if rows else None
 
     def owned_shops(self, user_id: int) -> tuple[ShopRef, ...]:
-        stmt = select(shops_t.c.id, shops_t.c.name).where(shops_t.c.owner_id == user_id).order_by(shops_t.c.id)
+        stmt = (
+            select(shops_t.c.id, shops_t.c.name).where(shops_t.c.owner_id == user_id).order_by(shops_t.c.id)
+        )
         return tuple(ShopRef(int(r.id), str(r.name)) for r in self._all(stmt))
+
+    # --- filter choices --------------------------------------------------------------------
+    # The names in the filters come from the store: the warehouse has ids, and a shop opened since the
+    # last pipeline run should be choosable already (its numbers come with the next run).
+
+    def shop_choices(self, shops: ShopScope) -> list[ShopRef]:
+        stmt = select(shops_t.c.id, shops_t.c.name).order_by(shops_t.c.name, shops_t.c.id)
+        if shops is not None:
+            stmt = stmt.where(shops_t.c.id.in_(shops) if shops else literal(False))
+        return [ShopRef(int(r.id), str(r.name)) for r in self._all(stmt)]
+
+    def category_choices(self) -> list[ShopRef]:
+        stmt = select(categories.c.id, categories.c.name).order_by(categories.c.name, categories.c.id)
+        return [ShopRef(int(r.id), str(r.name)) for r in self._all(stmt)]
+
+    def product_choices(self, shop_id: int, category_id: int | None = None) -> list[ShopRef]:
+        stmt = (
+            select(products.c.id, products.c.name)
+            .where(products.c.shop_id == shop_id)
+            .order_by(products.c.name, products.c.id)
+        )
+        if category_id is not None:
+            stmt = stmt.where(products.c.category_id == category_id)
+        return [ShopRef(int(r.id), str(r.name)) for r in self._all(stmt)]
 
     # --- real time -------------------------------------------------------------------------
 
@@ -270,7 +289,9 @@ class StoreReads:
         stmt = stmt.where(messages.c.created_at >= since, _before(messages.c.created_at, until))
         return int(self._scalar(stmt))
 
-    def events_per_minute(self, *, since: datetime, until: datetime, shops: ShopScope) -> list[tuple[datetime, int]]:
+    def events_per_minute(
+        self, *, since: datetime, until: datetime, shops: ShopScope
+    ) -> list[tuple[datetime, int]]:
         """Events per UTC minute in [since, until), every minute listed (zeros included), oldest first."""
         bucket = self._d.minute(events.c.occurred_at).label("minute")
         stmt = (
@@ -360,33 +381,9 @@ class StoreReads:
         stmt = stmt.where(product_views.c.created_at >= start, product_views.c.created_at < end)
         return int(self._scalar(stmt))
 
-    def daily(self, *, start: datetime, end: datetime, shops: ShopScope) -> list[DailyRow]:
-        """Orders placed and revenue (paid, per currency) per UTC day in [start, end), every day listed."""
-        day = self._d.day(orders.c.created_at).label("day")
-        paid = orders.c.status.in_(REVENUE_STATUSES)
-        stmt = (
-            select(day, orders.c.currency, func.count(), self._d.money_sum(orders.c.total_amount))
-            .where(orders.c.created_at >= start, orders.c.created_at < end, _in_shops(orders.c.shop_id, shops))
-            .group_by(day, orders.c.currency)
-        )
-        paid_stmt = stmt.where(paid)
-        counts: dict[date, int] = defaultdict(int)
-        for d, _currency, n, _total in self._all(stmt):
-            counts[date.fromisoformat(str(d))] += int(n)
-        revenue: dict[date, dict[str, Decimal]] = defaultdict(dict)
-        for d, currency, _n, total in self._all(paid_stmt):
-            revenue[date.fromisoformat(str(d))][str(currency)] = self._d.money(total)
-        out: list[DailyRow] = []
-        d = start.astimezone(UTC).date()
-        while datetime.combine(d, datetime.min.time(), UTC) < end:
-            out.append(DailyRow(day=d, orders=counts.get(d, 0), revenue=dict(sorted(revenue[d].items()))))
-            d += timedelta(days=1)
-        return out
-
 
 __all__ = [
     "Account",
-    "DailyRow",
     "FeedEvent",
     "PeriodNumbers",
     "ShopRef",

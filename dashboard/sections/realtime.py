@@ -5,12 +5,12 @@ store. A shop owner sees only their shops' events and numbers."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts
+from dashboard import charts, formatting
 from dashboard.context import PageContext, current
 from dashboard.data import cache
 from dashboard.data.store_reads import FeedEvent
@@ -68,6 +68,15 @@ def live(ctx: PageContext) -> None:
     cols[2].metric("Orders, 60 min", reads.count_orders(since=now - LONG_WINDOW, until=None, shops=scope))
     cols[3].metric("Messages, 5 min", reads.count_messages(since=now - SHORT_WINDOW, until=None, shops=scope))
     cols[4].metric("Messages, 60 min", reads.count_messages(since=now - LONG_WINDOW, until=None, shops=scope))
+
+    # Today so far, live from the store (the warehouse's marts lag by a pipeline run).
+    midnight = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    exclude = None if viewer.sees_platform else viewer.id
+    today = cache.period(reads, reads.key, midnight, now + timedelta(seconds=1), scope, exclude)
+    tcols = st.columns(max(2, len(today.revenue) + 1))
+    tcols[0].metric("Paid orders today", today.paid_orders, help="Orders placed since 00:00 UTC and paid.")
+    for col, (currency, amount) in zip(tcols[1:], sorted(today.revenue.items()), strict=False):
+        col.metric(f"Revenue today {currency}", formatting.money(amount))
 
     # Whole minutes, so the cached query's key changes once a minute and every open page shares it.
     until = now.replace(second=0, microsecond=0) + timedelta(minutes=1)

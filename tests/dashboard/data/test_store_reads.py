@@ -54,16 +54,6 @@ def test_period_numbers_are_the_stores(api: Api, world: World, reads: StoreReads
     assert (before.orders, before.revenue, before.new_users) == (0, {}, 0)
 
 
-def test_daily_rows_cover_every_day(api: Api, world: World, reads: StoreReads) -> None:
-    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    rows = reads.daily(start=today - timedelta(days=2), end=today + timedelta(days=1), shops=None)
-    assert [r.day for r in rows] == [(today - timedelta(days=d)).date() for d in (2, 1, 0)]
-    assert [r.orders for r in rows] == [0, 0, PLATFORM.orders]
-    assert rows[-1].revenue == PLATFORM.revenue and rows[0].revenue == {}
-    shop_b = reads.daily(start=today, end=today + timedelta(days=1), shops=(world.shop_b["id"],))
-    assert [(r.orders, r.revenue) for r in shop_b] == [(2, {"USDT": Decimal("10.50")})]
-
-
 def test_live_numbers(api: Api, world: World, reads: StoreReads) -> None:
     now = datetime.now(UTC)
     since = now - timedelta(minutes=5)
