@@ -144,8 +144,17 @@ def frame(t: Table) -> pd.DataFrame:
 
     return pd.DataFrame(
         [[cell(c, v) for c, v in zip(t.columns, r, strict=True)] for r in t.rows],
-        columns=[c.label + (" (%)" if c.format is Format.ratio else "") for c in t.columns],
+        columns=_labels(t),
     )
+
+
+def _labels(t: Table) -> list[str]:
+    """Column headers, unique (a dataframe needs it): a repeated label gets its column's name."""
+    labels = [c.label + (" (%)" if c.format is Format.ratio else "") for c in t.columns]
+    return [
+        f"{label} [{c.name}]" if labels.count(label) > 1 else label
+        for label, c in zip(labels, t.columns, strict=True)
+    ]
 
 
 def show_table(t: Table, filters: Filters) -> None:
