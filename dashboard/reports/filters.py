@@ -62,14 +62,22 @@ class Filters:
     def to_params(self) -> dict[str, str]:
         """The dashboard URL's query parameters for these filters."""
         params = {"start": self.start.isoformat(), "end": self.end.isoformat()}
-        for key, value in (("shop", self.shop_id), ("category", self.category_id), ("product", self.product_id)):
+        for key, value in (
+            ("shop", self.shop_id),
+            ("category", self.category_id),
+            ("product", self.product_id),
+        ):
             if value is not None:
                 params[key] = str(value)
         return params
 
     def describe(self) -> str:
         text = f"{self.start:%Y-%m-%d} to {self.end:%Y-%m-%d} (UTC)"
-        for label, value in (("shop", self.shop_id), ("category", self.category_id), ("product", self.product_id)):
+        for label, value in (
+            ("shop", self.shop_id),
+            ("category", self.category_id),
+            ("product", self.product_id),
+        ):
             if value is not None:
                 text += f", {label} {value}"
         return text
