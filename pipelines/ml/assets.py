@@ -63,7 +63,12 @@ VIEW_DEPS = [_dbt("fct_product_views"), _raw("events"), *PRODUCT_DEPS]
 def _data_end(reader: MartReader) -> pd.Timestamp:
     """The moment after the newest event loaded: what "now" is for the data (a simulated history may
     lie in the past)."""
-    ((latest,),) = reader.fetch("SELECT max(occurred_at) FROM raw.events")
+    # Events the pipelines write themselves (recommendations refreshed, admins notified of a run) carry
+    # the wall clock, not the history's: they are not activity, and would move "now" past the data.
+    ((latest,),) = reader.fetch(
+        """SELECT max(occurred_at) FROM raw.events
+           WHERE event_type <> 'recommendations.refreshed' AND event_type NOT LIKE 'notification.%'"""
+    )
     if latest is None:
         raise ValueError("the warehouse holds no events yet: run the refresh job first")
     return pd.Timestamp(latest).tz_convert("UTC") + pd.Timedelta(microseconds=1)

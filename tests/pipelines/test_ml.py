@@ -17,6 +17,7 @@ from sqlalchemy import create_engine, text
 
 from ml import registry
 from pipelines.definitions import build_definitions
+from pipelines.ml.assets import _data_end
 from pipelines.ml.assets import assets as ml_asset_defs
 from pipelines.ml.checks import (
     FORECAST_CHECK,
@@ -140,6 +141,26 @@ def test_refresh_job_never_trains(trained_market: TrainedMarket) -> None:
     schedule = defs.resolve_schedule_def("train_models_hourly")
     assert schedule.cron_schedule == "0 * * * *"
     assert schedule.default_status.value == "STOPPED"
+
+
+def test_the_datas_now_ignores_the_pipelines_own_events(
+    trained_market: TrainedMarket, tmp_path: Path
+) -> None:
+    """Training writes `recommendations.refreshed` at the wall clock; once a refresh has loaded it, the
+    next training must still see the simulated history's end as "now" (else it scores nothing)."""
+    home = tmp_path / "market"
+    shutil.copytree(trained_market.settings.data_dir.parent, home)
+    settings = settings_for(home, home / "store.db")
+    assert run_pipeline(settings).success
+    with open_marts(settings) as reader:
+        ((refreshed, activity),) = reader.fetch(
+            """SELECT max(occurred_at) FILTER (WHERE event_type = 'recommendations.refreshed'),
+                      max(occurred_at) FILTER (WHERE event_type = 'order.placed')
+               FROM raw.events"""
+        )
+        end = _data_end(reader)
+    assert refreshed is not None and pd.Timestamp(refreshed) > pd.Timestamp(activity) + pd.Timedelta(days=30)
+    assert end <= pd.Timestamp(activity).tz_convert("UTC") + pd.Timedelta(days=1)
 
 
 def test_a_model_that_fails_its_check_is_kept_out(
