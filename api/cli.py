@@ -16,8 +16,10 @@ from api.core.settings import Settings, get_settings
 app = typer.Typer(help="Crypto marketplace platform.", no_args_is_help=True, add_completion=False)
 db_app = typer.Typer(help="The store database.", no_args_is_help=True)
 users_app = typer.Typer(help="Store users.", no_args_is_help=True)
+report_app = typer.Typer(help="Scheduled reports (reports.yml, STORE_REPORTS_FILE).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
+app.add_typer(report_app, name="report")
 console = Console(stderr=True)
 
 
@@ -119,6 +121,37 @@ def expire_sessions() -> None:
     settings = get_settings()
     n = expire_idle_sessions(Store.from_settings(settings), settings, SystemClock().now())
     console.print(f"{n} idle session(s) ended")
+
+
+@report_app.command("send")
+def report_send(
+    name: str,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="The day it is for, YYYY-MM-DD (default today, UTC)")
+    ] = None,
+) -> None:
+    """Build report NAME of the reports file and email it now (what its schedule's run does)."""
+    from datetime import UTC, date, datetime
+
+    from api.notifications.channels import DeliveryError
+    from dashboard.reports.filters import OutOfScope
+    from pipelines.reports.definitions import ReportsFileError, load
+    from pipelines.reports.jobs import send_report_now
+    from warehouse.duckdb import WarehouseUnavailable
+
+    settings = get_settings()
+    try:
+        day = date.fromisoformat(as_of) if as_of else datetime.now(UTC).date()
+        with console.status(f"Building and sending report {name}…"):
+            sent = send_report_now(settings, load(settings.reports_file).get(name), day)
+    except (ValueError, KeyError, ReportsFileError, WarehouseUnavailable, OutOfScope, DeliveryError) as exc:
+        reason = exc.args[0] if isinstance(exc, KeyError) else str(exc)
+        console.print(f"[red]Report {name} not sent: {reason}[/]")
+        raise typer.Exit(1) from exc
+    files = ", ".join(f"{n} ({size:,} bytes)" for n, size in sent.attachments)
+    console.print(
+        f"[green]Report {name} ({sent.start} to {sent.end}) sent to {', '.join(sent.recipients)}:[/] {files}"
+    )
 
 
 @app.command()

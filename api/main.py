@@ -36,6 +36,7 @@ from api.core.redis import RedisLink
 from api.core.settings import Settings, get_settings
 from api.db.engine import Store, wal_checkpoint
 from api.db.migrate import upgrade
+from api.export.router import router as export_router
 from api.health.router import router as health_router
 from api.metrics.recorder import RequestMetrics
 from api.metrics.router import router as metrics_router
@@ -170,7 +171,7 @@ def create_app(
             allow_credentials=True,
             allow_methods=["*"],
             allow_headers=["*"],
-            expose_headers=["X-Request-ID"],
+            expose_headers=["X-Request-ID", "Content-Disposition", "X-Data-Freshness"],
         )
     # Request metrics (GET /metrics, /api/metrics) from the middleware's timing; analytics answers
     # cached per published warehouse.
@@ -204,6 +205,7 @@ def create_app(
         cache_router,
         realtime_router,
         analytics_router,
+        export_router,
         ai_router,
         metrics_router,
     ):

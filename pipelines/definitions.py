@@ -25,6 +25,10 @@ from pipelines.publish.assets import build_warehouse_snapshot
 from pipelines.quality.checks import suite_checks
 from pipelines.quality.rules import Suite
 from pipelines.quality.suites import MART_SUITES, RAW_SUITES
+from pipelines.reports import definitions as report_definitions
+from pipelines.reports import jobs as report_jobs
+from pipelines.reports import schedules as report_schedules
+from pipelines.reports.resources import build_resources as report_resources
 from pipelines.transform.assets import build_dbt_assets
 from pipelines.transform.checks import with_mart_freshness
 from pipelines.transform.project import dbt_target, prepare_manifest, settings_dbt_env
@@ -59,6 +63,9 @@ def build_definitions(settings: Settings, *, retries: bool = True, echo_dbt_logs
     ingest_job = ingest_schedules.ingest_job(retry)
     refresh_job = ingest_schedules.refresh_job(retry)
     train_job = ml_schedules.train_job()
+    # The scheduled reports (reports.yml): a bad file fails loading here, naming the report and field.
+    reports = report_definitions.load(settings.reports_file)
+    report_job = report_jobs.send_report_job(reports.retry.policy() if retries else None)
     return Definitions(
         assets=[*ingest_assets.assets, dbt, *ml_assets.assets, snapshot],
         asset_checks=[
@@ -66,8 +73,12 @@ def build_definitions(settings: Settings, *, retries: bool = True, echo_dbt_logs
             *suite_checks(_present(RAW_SUITES, keys)),
             *suite_checks(_present(MART_SUITES, keys)),
         ],
-        jobs=[ingest_job, refresh_job, train_job],
-        schedules=[ingest_schedules.refresh_schedule(refresh_job), ml_schedules.train_schedule(train_job)],
+        jobs=[ingest_job, refresh_job, train_job, report_job],
+        schedules=[
+            ingest_schedules.refresh_schedule(refresh_job),
+            ml_schedules.train_schedule(train_job),
+            *report_schedules.report_schedules(reports.reports, report_job),
+        ],
         sensors=[
             *ingest_sensors.sensors,
             *alerting_sensors.sensors,
@@ -76,6 +87,7 @@ def build_definitions(settings: Settings, *, retries: bool = True, echo_dbt_logs
             **ingest_resources(settings),
             **transform_resources(settings, echo_logs=echo_dbt_logs),
             **ml_resources(settings),
+            **report_resources(settings),
             "admin_notifier": AdminNotifier(database_url=settings.database_url),
         },
         # DuckDB takes one writing process at a time (dbt included): steps in separate processes would

@@ -12,6 +12,8 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DATA_DIR = Path("data")
+# The scheduled reports' definitions (pipelines/reports): the repository's reports.yml by default.
+REPORTS_FILE = Path(__file__).resolve().parents[2] / "reports.yml"
 _DEV_SECRET_FILE = "jwt_secret.dev"
 OWASP_ARGON2_TIME_COST = 2
 OWASP_ARGON2_MEMORY_KIB = 19_456
@@ -132,11 +134,24 @@ class Settings(BaseSettings):
     models_dir: Path | None = None  # default: <data_dir>/models
     model_reload_seconds: float = Field(default=5.0, ge=0, le=3600)
 
+    # --- scheduled reports (pipelines/reports) ---
+    # The YAML file of report definitions (what, to whom, when). The default file may be missing (no
+    # reports); one named here (STORE_REPORTS_FILE) must exist.
+    reports_file: Path = REPORTS_FILE
+
     @field_validator("cors_origins", "ws_origins", "attachment_types", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):
             return [o.strip() for o in value.split(",") if o.strip()]
+        return value
+
+    @field_validator("reports_file")
+    @classmethod
+    def _reports_file(cls, value: Path) -> Path:
+        value = value.expanduser()
+        if value.is_dir():
+            raise ValueError(f"reports_file must be a YAML file, not the directory {value}")
         return value
 
     @field_validator("jwt_algorithm")
