@@ -4,7 +4,6 @@ who sees what, and whether the numbers are the store's."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import update
@@ -14,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 from api.auth.models import User
 from dashboard.access import BAD_CREDENTIALS, BUYER_REFUSED
 from dashboard.sections.sign_in import EMAIL_KEY, PASSWORD_KEY
-from tests.dashboard.conftest import PLATFORM, SHOP_A, World, place_order
+from tests.dashboard.conftest import PLATFORM, SHOP_A, World
 from tests.helpers import PASSWORD, Api
 
 # AppTest runs the app in this process, against a file: SQLite is the store here; the reads on
