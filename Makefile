@@ -2,7 +2,7 @@
 UV ?= python3 -m uv
 RUN = $(UV) run --frozen
 
-.PHONY: setup test lint demo api migrate bench bench-realtime bench-simulator bench-pipeline bench-freshness bench-ml bench-ml-serving docs
+.PHONY: setup test lint demo api migrate bench bench-realtime bench-simulator bench-pipeline bench-freshness bench-ml bench-ml-serving bench-dashboard docs
 setup:  ## install uv, the locked Python packages, and start PostgreSQL and Redis if needed
 	bash .ci/setup
 
@@ -41,6 +41,9 @@ bench-ml: setup  ## issue 6 targets: held-out quality of every model against its
 
 bench-ml-serving: setup  ## issue 6 target: GET /api/recommendations/{userId} p99 <= 30 ms at 200 req/s on the demo-size store (BENCH_ARGS=--backend both --reuse)
 	$(RUN) python -m bench.recommendations $(BENCH_ARGS)
+
+bench-dashboard: setup  ## issue 7 targets: every page's server-side run on 10M-event marts (cold <= 3 s, warm <= 1 s), a 30-day shop PDF with 6 charts <= 5 s (BENCH_ARGS=--reuse keeps the built warehouse)
+	$(RUN) python -m bench.dashboard $(BENCH_ARGS)
 
 docs: setup  ## regenerate docs/events.md from the outbox's event catalogue
 	$(RUN) python -m api.outbox.doc

@@ -386,6 +386,15 @@ CHARTS = (
         y2=("orders",),
     ),
     Chart("daily_conversion", "Conversion per day", "daily", "date", ("conversion_rate",), ChartKind.line),
+    # Seed 001 §7 tracks messages received and new followers: the engagement that precedes orders.
+    Chart(
+        "daily_engagement",
+        "Messages received and new followers per day",
+        "daily",
+        "date",
+        ("messages_received", "new_followers"),
+        ChartKind.bar,
+    ),
     Chart(
         "daily_revenue",
         "Revenue per day",
