@@ -30,6 +30,7 @@ ALL = "All"
 # Tables whose rows are choices of the drill-down: selecting a row narrows the filters to it.
 DRILL_TABLES = {"shops": "shop", "products": "product"}
 PARAM_KEYS = ("start", "end", "shop", "category", "product")
+LAST_FILTERS_KEY = "dashboard_last_filters"
 
 
 def _today(ctx: PageContext) -> date:
@@ -49,7 +50,11 @@ def _set_params(filters: Filters) -> None:
 def filter_bar(ctx: PageContext, slug: str, *, shop: bool = True, category: bool = True) -> Filters:
     """The filters of the URL, shown as widgets; a change to a widget rewrites the URL."""
     viewer = ctx.viewer
-    filters = from_params(st.query_params.to_dict(), _today(ctx), strict=False)
+    params = st.query_params.to_dict()
+    # Moving to another section drops the URL's query: the filters follow the viewer there.
+    if not any(k in params for k in PARAM_KEYS):
+        params = st.session_state.get(LAST_FILTERS_KEY, {})
+    filters = from_params(params, _today(ctx), strict=False)
     shops = ctx.reads.shop_choices(viewer.scope)
     shop_ids = [s.id for s in shops]
     if filters.shop_id is not None and filters.shop_id not in shop_ids:
@@ -110,6 +115,7 @@ def filter_bar(ctx: PageContext, slug: str, *, shop: bool = True, category: bool
     elif filters.product_id is not None:
         filters = replace(filters, product_id=None)
     _set_params(filters)
+    st.session_state[LAST_FILTERS_KEY] = filters.to_params()
     return filters
 
 
@@ -198,9 +204,9 @@ def downloads(report: Report) -> None:
         ),
         (ExportFormat.pdf, "PDF", stem + ".pdf", "application/pdf"),
     ]
-    cols = st.columns(len(files) + 3)
-    for col, (fmt, label, name, mime) in zip(cols, files, strict=False):
-        col.download_button(
+    row = st.container(horizontal=True)
+    for fmt, label, name, mime in files:
+        row.download_button(
             f"{label}",
             data=lambda fmt=fmt: export(report, fmt).content,  # type: ignore[misc]
             file_name=name,

@@ -16,6 +16,7 @@ import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -74,6 +75,18 @@ def dashboard_url(trained_market: TrainedMarket, tmp_path: Path) -> Iterator[str
         proc.wait(timeout=15)
 
 
+def _settled(page: Any) -> None:
+    """Wait until the page's script has finished and its charts are drawn."""
+    from playwright.sync_api import expect
+
+    expect(page.get_by_test_id("stStatusWidget")).to_have_count(0)
+    charts = page.get_by_test_id("stPlotlyChart")
+    if charts.count():
+        # Charts below the fold are drawn as they scroll in; the first says the page has drawn.
+        expect(charts.first.locator(".main-svg").first).to_be_attached()
+    page.wait_for_timeout(1000)
+
+
 def _browser_available() -> None:
     if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
         service_missing("Chromium", f"{CHROMIUM} not found (apt-get install chromium; `make setup` does it)")
@@ -98,19 +111,19 @@ def test_admin_opens_every_section_changes_a_filter_and_downloads(dashboard_url:
             page.set_default_timeout(STEP_MS)
             # A shared link: the range survives signing in.
             page.goto(f"{dashboard_url}/?{RANGE}")
-            page.get_by_label("Email").fill(ADMIN)
-            page.get_by_label("Password").fill(PASSWORD)
+            page.get_by_role("textbox", name="Email").fill(ADMIN)
+            page.get_by_role("textbox", name="Password").fill(PASSWORD)
             page.get_by_role("button", name="Sign in").click()
             expect(page.get_by_role("heading", name="Overview")).to_be_visible()
             expect(page.get_by_test_id("stMetric").first).to_be_visible()
-            page.wait_for_load_state("networkidle")
+            _settled(page)
             page.screenshot(path=shots / "overview.png", full_page=True)
 
             for title in SECTIONS[1:]:
                 page.get_by_test_id("stSidebarNavLink").filter(has_text=title).first.click()
                 expect(page.get_by_role("heading", name=title)).to_be_visible()
                 expect(page.get_by_test_id("stException")).to_have_count(0)
-                page.wait_for_load_state("networkidle")
+                _settled(page)
                 page.screenshot(path=shots / f"{title.lower().replace(' ', '-')}.png", full_page=True)
 
             # Analytics: pick a shop; the URL carries it, so the view can be shared.
@@ -122,9 +135,10 @@ def test_admin_opens_every_section_changes_a_filter_and_downloads(dashboard_url:
             shop_name = option.inner_text().strip()
             option.click()
             page.wait_for_url("**shop=*")
-            expect(page.get_by_test_id("stSelectbox").filter(has_text=shop_name).first).to_be_visible()
+            # The report is the shop's now: its subtitle names it.
+            expect(page.get_by_text(shop_name).first).to_be_visible()
             expect(page.get_by_test_id("stException")).to_have_count(0)
-            page.wait_for_load_state("networkidle")
+            _settled(page)
             page.screenshot(path=shots / "analytics-shop.png", full_page=True)
 
             with page.expect_download() as info:
