@@ -5,6 +5,7 @@ model version and freshness, 404 for an unknown product and 503 before any train
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import text
@@ -14,7 +15,7 @@ from ml import registry
 from simulator.world import PASSWORD
 from tests.helpers import Api, data, error
 from tests.pipelines.simulated import store_api
-from tests.pipelines.trained import TrainedMarket, trained_market
+from tests.pipelines.trained import TrainedMarket, private_copy, trained_market
 from warehouse import ml_outputs
 from warehouse.marts import open_marts
 
@@ -42,8 +43,8 @@ def _owners(api: Api) -> dict[int, str]:
         return {int(r[0]): str(r[1]) for r in rows}
 
 
-def test_price_suggestion_for_owner_and_staff_only(trained_market: TrainedMarket) -> None:
-    s = trained_market.settings
+def test_price_suggestion_for_owner_and_staff_only(trained_market: TrainedMarket, tmp_path: Path) -> None:
+    s = private_copy(trained_market.settings, tmp_path / "market")  # the test registers users
     product_id, shop_id = _priced_product(s)
     with store_api(s) as api:
         owners = _owners(api)
@@ -87,8 +88,8 @@ def test_price_suggestion_for_owner_and_staff_only(trained_market: TrainedMarket
     assert out["freshness"]["source"] == "duckdb" and out["freshness"]["loadedAt"] is not None
 
 
-def test_insights_for_staff_and_for_a_shop_owner(trained_market: TrainedMarket) -> None:
-    s = trained_market.settings
+def test_insights_for_staff_and_for_a_shop_owner(trained_market: TrainedMarket, tmp_path: Path) -> None:
+    s = private_copy(trained_market.settings, tmp_path / "market")
     with open_marts(s) as reader:
         every = ml_outputs.insights(reader)
     shop_id = next(i.shop_id for i in every if i.shop_id is not None)
@@ -109,8 +110,8 @@ def test_insights_for_staff_and_for_a_shop_owner(trained_market: TrainedMarket) 
     assert len(mine["insights"]) == sum(1 for i in every if i.shop_id in own)
 
 
-def test_503_before_any_training_run(trained_market: TrainedMarket) -> None:
-    s = trained_market.untrained
+def test_503_before_any_training_run(trained_market: TrainedMarket, tmp_path: Path) -> None:
+    s = private_copy(trained_market.untrained, tmp_path / "market")
     with store_api(s) as api:
         analyst = api.user("analyst")
         with api.store.engine.connect() as conn:

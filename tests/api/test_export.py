@@ -27,7 +27,7 @@ from dashboard import formatting
 from simulator.world import PASSWORD
 from tests.helpers import Api, error
 from tests.pipelines.simulated import store_api
-from tests.pipelines.trained import START, TrainedMarket, trained_market
+from tests.pipelines.trained import START, TrainedMarket, private_copy, trained_market
 from warehouse.settings import warehouse_location
 
 __all__ = ["trained_market"]
@@ -45,8 +45,10 @@ def _headers(api: Api, email: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def market(trained_market: TrainedMarket) -> Iterator[Api]:
-    with store_api(trained_market.settings) as api:
+def market(trained_market: TrainedMarket, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    # Signing in writes sessions and events: on a copy, so the shared market stays as built.
+    settings = private_copy(trained_market.settings, tmp_path_factory.mktemp("export") / "market")
+    with store_api(settings) as api:
         yield api
 
 
@@ -230,7 +232,8 @@ def test_refusals_are_in_the_api_error_format(market: Api, trained_market: Train
 
 
 def test_no_warehouse_is_the_warehouse_not_ready_error(trained_market: TrainedMarket, tmp_path: Path) -> None:
-    settings = trained_market.settings.model_copy(update={"warehouse_path": tmp_path / "none.duckdb"})
+    market = private_copy(trained_market.settings, tmp_path / "market")
+    settings = market.model_copy(update={"warehouse_path": tmp_path / "none.duckdb"})
     with store_api(settings) as api:
         resp = _get(api, "pdf", _headers(api, ADMIN), **PERIOD)
         err = error(resp, 503, "WAREHOUSE_UNAVAILABLE")

@@ -75,3 +75,11 @@ def _build(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> T
     began = time.perf_counter()
     train = run_pipeline(settings, job="train")
     return TrainedMarket(settings, _settings(untrained_home), refresh, train, time.perf_counter() - began)
+
+
+def private_copy(settings: Settings, directory: Path) -> Settings:
+    """A market's (`trained_market.settings` or `.untrained`) store, warehouse and models copied into
+    `directory`: for a test that writes (signs in through the API, registers, loads again), so the
+    shared market stays as built for the others."""
+    shutil.copytree(settings.data_dir.parent, directory)
+    return _settings(directory)
