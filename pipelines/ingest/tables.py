@@ -67,6 +67,7 @@ SNAPSHOT_TABLES = (
     "messages",
     "video_calls",
     "shop_followers",
+    "categories",
 )
 EVENTS_TABLE = "events"
 # Columns DuckDB stores with zstd: nearly unique strings (UUIDs, JSON), where its default analysis

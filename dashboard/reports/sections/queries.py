@@ -15,7 +15,7 @@ from typing import Any
 from dashboard.reports.builder import BuildContext
 from dashboard.reports.filters import Filters, OutOfScope, scoped
 from dashboard.reports.model import Chart, Metric
-from warehouse.marts import MartReader, average, days_between, money, ratio
+from warehouse.marts import CurrencyRevenue, MartReader, average, days_between, money, ratio
 
 Params = dict[str, Any]
 MONEY_SQL = "DECIMAL(38, 8)"
@@ -116,18 +116,26 @@ def product_names(reader: MartReader, sel: Selection) -> list[tuple[int, str]]:
 
 
 def category_names(reader: MartReader, sel: Selection) -> list[tuple[int, str]]:
-    """(id, name) of the categories of the selection's products. The warehouse copies no category
-    table from the store, so a category is named by its id."""
+    """(id, name) of the categories of the selection's products."""
     cond, params = shop_condition(sel)
     rows = reader.fetch(
-        f"""SELECT DISTINCT category_id FROM marts.dim_products
+        f"""SELECT DISTINCT category_id, category_name FROM marts.dim_products
             WHERE category_id IS NOT NULL AND {cond} ORDER BY category_id""",  # noqa: S608
         params,
     )
-    return [(int(r[0]), category_label(int(r[0]))) for r in rows]
+    return [(int(r[0]), str(r[1]) if r[1] is not None else category_label(int(r[0]))) for r in rows]
+
+
+def category_name(reader: MartReader, category_id: int) -> str:
+    rows = reader.fetch(
+        "SELECT max(category_name) FROM marts.dim_products WHERE category_id = :category_id",
+        {"category_id": category_id},
+    )
+    return str(rows[0][0]) if rows and rows[0][0] is not None else category_label(category_id)
 
 
 def category_label(category_id: int) -> str:
+    """A category the warehouse has no name for (not loaded yet) is named by its id."""
     return f"Category {category_id}"
 
 
@@ -160,7 +168,7 @@ def subtitle(ctx: BuildContext, filters: Filters) -> str:
         names = [name for _, name in shop_names(ctx.reader, sel)]
         parts.append(", ".join(names) if names else "no shops")
     if filters.category_id is not None:
-        parts.append(category_label(filters.category_id).lower())
+        parts.append(f"category {category_name(ctx.reader, filters.category_id)}")
     if filters.product_id is not None:
         found = product_shop(ctx.reader, filters.product_id)
         parts.append(f"product {found[1] if found else filters.product_id} (#{filters.product_id})")
@@ -222,23 +230,11 @@ def order_days(reader: MartReader, sel: Selection) -> list[OrderDay]:
     return [OrderDay(r[0], str(r[1]), int(r[2]), int(r[3] or 0), money(r[4])) for r in rows]
 
 
-@dataclass(frozen=True)
-class CurrencyTotal:
-    currency: str
-    orders: int
-    paid_orders: int
-    revenue: Decimal
-
-    @property
-    def avg_order_value(self) -> Decimal | None:
-        return average(self.revenue, self.orders)
-
-
-def by_currency(days: Iterable[OrderDay]) -> dict[str, CurrencyTotal]:
-    sums: dict[str, CurrencyTotal] = {}
+def by_currency(days: Iterable[OrderDay]) -> dict[str, CurrencyRevenue]:
+    sums: dict[str, CurrencyRevenue] = {}
     for d in days:
-        t = sums.get(d.currency) or CurrencyTotal(d.currency, 0, 0, money(0))
-        sums[d.currency] = CurrencyTotal(
+        t = sums.get(d.currency) or CurrencyRevenue(d.currency, 0, 0, money(0))
+        sums[d.currency] = CurrencyRevenue(
             d.currency, t.orders + d.orders, t.paid_orders + d.paid_orders, money(t.revenue + d.revenue)
         )
     return dict(sorted(sums.items()))

@@ -2,6 +2,7 @@ select
     p.product_id,
     p.shop_id,
     p.category_id,
+    c.category_name,
     p.product_name,
     p.price,
     p.currency,
@@ -12,3 +13,4 @@ select
     p.created_at,
     p.created_date
 from {{ ref('stg_products') }} as p
+left join {{ ref('stg_categories') }} as c on c.category_id = p.category_id

@@ -37,6 +37,7 @@ Product = registry.catalog.Product
 ProductView = registry.tracking.ProductView
 Shop = registry.shops.Shop
 User = registry.auth.User
+Category = registry.catalog.Category
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ class Store:
     views: list[registry.tracking.ProductView]
     shops: dict[int, registry.shops.Shop]
     users: list[registry.auth.User]
+    categories: list[registry.catalog.Category]
 
     def placed(self, f: Filters, shops: Scope = None) -> list[registry.orders.Order]:
         since, until = f.bounds()
@@ -85,6 +87,7 @@ def store(trained_market: TrainedMarket) -> Iterator[Store]:  # noqa: F811
             views=list(s.scalars(select(ProductView))),
             shops={sh.id: sh for sh in s.scalars(select(Shop))},
             users=list(s.scalars(select(User))),
+            categories=list(s.scalars(select(Category))),
         )
     engine.dispose()
 
@@ -225,6 +228,8 @@ def test_analytics_platform_numbers_and_drill_down(trained_market: TrainedMarket
     assert report.extra["shops"] == sorted((s.id, s.name) for s in store.shops.values())
     categories = {p.category_id for p in store.products.values() if p.category_id is not None}
     assert [c for c, _ in report.extra["categories"]] == sorted(categories)
+    # Named as the store names them (the warehouse copies the categories table).
+    assert dict(report.extra["categories"]) == {c.id: c.name for c in store.categories if c.id in categories}
     assert report.extra["products"] == []  # the platform's products are listed once a shop is picked
 
     funnel = report.table("funnel").records()
