@@ -88,7 +88,18 @@ def live(ctx: PageContext) -> None:
     if not feed:
         st.info("No events yet.")
     else:
-        st.dataframe(feed_frame(feed), hide_index=True)
+        frame = feed_frame(feed)
+        st.dataframe(frame, hide_index=True)
+        # The live feed is the store's, not a report of the marts: its export is the feed as shown.
+        st.download_button(
+            "CSV",
+            frame.to_csv(index=False),
+            file_name=f"realtime_feed_{now:%Y%m%dT%H%M%SZ}.csv",
+            mime="text/csv",
+            icon=":material/download:",
+            on_click="ignore",
+            key="download_realtime_csv",
+        )
     st.caption(f"Updated {now:%H:%M:%S} UTC")
 
 

@@ -112,6 +112,7 @@ def test_analyst_sees_every_section_and_the_live_numbers(dashboard: Dashboard, w
     )
     assert {str(world.shop_a["id"]), str(world.shop_b["id"])} <= set(feed["shop"])
     assert world.buyer1.username in set(feed["actor"])
+    assert [b.proto.label for b in at.get("download_button")] == ["CSV"]
 
 
 def test_seller_sees_only_their_shop(dashboard: Dashboard, world: World) -> None:
