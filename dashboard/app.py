@@ -6,6 +6,8 @@ sections their role allows. Tests set STORE_* variables and clear `get_settings`
 
 from __future__ import annotations
 
+import importlib
+import threading
 from functools import partial
 from pathlib import Path
 
@@ -31,6 +33,17 @@ def store_reads(database_url: str, _settings: Settings) -> StoreReads:
     return StoreReads(read_only_engine(_settings))
 
 
+@st.cache_resource(show_spinner=False)
+def warm_imports() -> threading.Thread:
+    """The System page reads Dagster's run history, and importing Dagster takes seconds: a fresh server
+    imports it in the background at its first visit, not while someone waits on the System page."""
+    thread = threading.Thread(
+        target=importlib.import_module, args=("pipelines.run",), daemon=True, name="dashboard-warm-imports"
+    )
+    thread.start()
+    return thread
+
+
 def sign_out(notice: str | None = None) -> None:
     for key in (VIEWER_KEY, CONTEXT_KEY):
         st.session_state.pop(key, None)
@@ -53,6 +66,7 @@ def main() -> None:
     st.set_page_config(page_title="Crypto Store dashboard", page_icon=":material/monitoring:", layout="wide")
     settings = get_settings()
     reads = store_reads(settings.database_url, settings)
+    warm_imports()
 
     viewer = signed_in()
     if viewer is not None:

@@ -141,6 +141,8 @@ def start_services(settings: Settings, ports: Ports) -> Services:
     }
     if settings.redis_url:
         env["STORE_REDIS_URL"] = settings.redis_url
+    # Where the API answers, for links in emails and for the dashboard reading the API's /metrics.
+    env.setdefault("STORE_PUBLIC_BASE_URL", f"http://127.0.0.1:{ports.api}")
     logs = settings.data_dir / "logs"
     services = Services()
     bin_dir = Path(sys.executable).parent
