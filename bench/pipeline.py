@@ -71,7 +71,8 @@ class Row:
 EXTRA_ROWS: list[Callable[[dict[str, str], int], list[Row]]] = []
 
 
-def _settings(store_url: str, work: Path, warehouse_url: str | None = None) -> Settings:
+def bench_settings(store_url: str, work: Path, warehouse_url: str | None = None) -> Settings:
+    """A bench run's settings: the given store, the warehouse under `work`, no Redis, no .env."""
     return Settings(
         environment=Environment.development,
         database_url=store_url,
@@ -172,12 +173,12 @@ def _load(path: str, settings: Settings, n: int) -> Row:
 def load_rows(stores: dict[str, str], n: int) -> list[Row]:
     rows: list[Row] = []
     for backend, url in stores.items():
-        rows.append(_load(f"{backend} -> DuckDB", _settings(url, _fresh_dir(f"duckdb-{backend}")), n))
+        rows.append(_load(f"{backend} -> DuckDB", bench_settings(url, _fresh_dir(f"duckdb-{backend}")), n))
         warehouse = _fresh_pg_warehouse()
         rows.append(
             _load(
                 f"{backend} -> PostgreSQL warehouse",
-                _settings(url, _fresh_dir(f"pg-{backend}"), warehouse),
+                bench_settings(url, _fresh_dir(f"pg-{backend}"), warehouse),
                 n,
             )
         )
