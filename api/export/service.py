@@ -23,7 +23,7 @@ from api.core.settings import Settings
 from api.shops.models import Shop
 from dashboard.reports.builder import UnknownSection, build_report
 from dashboard.reports.filters import Filters, InvalidFilter, OutOfScope, Scope, from_params
-from dashboard.reports.render import Export, ExportFormat, export
+from dashboard.reports.render import Export, export, parse_format
 from warehouse.duckdb import WarehouseUnavailable
 
 FRESHNESS_HEADER = "X-Data-Freshness"
@@ -47,14 +47,6 @@ class ReportSection(StrEnum):
     ai = "ai"
     security = "security"
     system = "system"
-
-
-_FORMATS = {
-    ExportType.csv: ExportFormat.csv,
-    ExportType.excel: ExportFormat.excel,
-    ExportType.xlsx: ExportFormat.excel,
-    ExportType.pdf: ExportFormat.pdf,
-}
 
 
 class ExportQuery(QueryModel):
@@ -130,7 +122,7 @@ def render(
         raise Forbidden(str(exc)) from None
     except UnknownSection:  # the query's enum and the builder's sections disagree: a deploy bug
         raise NotFound("Report section", section.value) from None
-    return ExportFile(export(report, _FORMATS[kind]), report.freshness)
+    return ExportFile(export(report, parse_format(kind.value)), report.freshness)
 
 
 def header_text(value: str) -> str:
